@@ -1,0 +1,90 @@
+/** `pai <verb>`: argv → command. Usage errors exit 2, failures 1, with one line on stderr. */
+import { parseArgs, UsageError, type FlagSpec } from "../lib/args";
+import { DEFAULT_NAMESPACE, dnsLabelProblem } from "../domain/names";
+import { CliError, createClient } from "./client";
+import { apply, create, get, remove, type Ctx } from "./commands";
+
+const FLAGS: FlagSpec = {
+  server: {},
+  token: {},
+  namespace: { short: "n" },
+  "all-namespaces": { short: "A", boolean: true },
+  output: { short: "o" },
+  filename: { short: "f", multiple: true },
+  name: {},
+  "from-literal": { multiple: true },
+  help: { short: "h", boolean: true },
+};
+
+export const HELP = `pai — run AI agents on your own machine and start them from webhooks.
+
+Usage:
+  pai serve [flags]                      serve the API, controller and manifests watcher (pai serve -h)
+  pai apply -f FILE|DIR|-                create or update the Agents in YAML files
+  pai get agent-defs [-A]                list agents
+  pai get agent-def NAME [-o yaml|json]  show one agent, with its Webhook URL
+  pai delete agent-def NAME              delete an agent and its webhook secret
+  pai delete -f FILE                     delete the agents a file defines
+  pai get secrets | secret NAME          list or show secrets
+  pai delete secret NAME                 delete a secret (pai-webhook-NAME: rotates the token)
+  pai create secret NAME --from-literal KEY=VALUE
+  pai create token [--name NAME]         make a PaiAccessToken for the namespace (printed once)
+  pai get tokens | delete token ID       list or revoke access tokens
+  pai version
+
+Flags:
+  -n, --namespace NS     namespace (default "default")
+  -A, --all-namespaces   list across namespaces
+  -o, --output FORMAT    yaml or json
+      --server URL       server address (PAI_SERVER; default: the local server, else http://127.0.0.1:8080)
+      --token TOKEN      admin token (PAI_TOKEN; default: read from the local server's data dir)
+`;
+
+export async function runCli(argv: string[], version: string): Promise<number> {
+  try {
+    const { flags, positionals } = parseArgs(argv, FLAGS);
+    const [verb, ...words] = positionals;
+    if (flags.help || !verb || verb === "help") {
+      process.stdout.write(HELP);
+      return verb || flags.help ? 0 : 2;
+    }
+    if (verb === "version" || verb === "--version") {
+      process.stdout.write(`pai ${version}\n`);
+      return 0;
+    }
+    const namespace = (flags.namespace as string | undefined) ?? DEFAULT_NAMESPACE;
+    const nsProblem = dnsLabelProblem(namespace);
+    if (nsProblem) throw new CliError(`-n: ${nsProblem}`, 2);
+    const ctx: Ctx = {
+      client: createClient({ server: flags.server as string | undefined, token: flags.token as string | undefined }),
+      namespace,
+      allNamespaces: !!flags["all-namespaces"],
+      output: flags.output,
+      files: (flags.filename as string[] | undefined) ?? [],
+      name: flags.name as string | undefined,
+      literals: (flags["from-literal"] as string[] | undefined) ?? [],
+    };
+    switch (verb) {
+      case "apply":
+        await apply(ctx);
+        return 0;
+      case "get":
+        await get(ctx, words);
+        return 0;
+      case "delete":
+        await remove(ctx, words);
+        return 0;
+      case "create":
+        await create(ctx, words);
+        return 0;
+      default:
+        throw new CliError(`unknown command "${verb}" (see pai help)`, 2);
+    }
+  } catch (err) {
+    if (err instanceof CliError || err instanceof UsageError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return err instanceof CliError ? err.exitCode : 2;
+    }
+    throw err;
+  }
+}

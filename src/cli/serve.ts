@@ -1,0 +1,46 @@
+/** `pai serve`: config → server; exits 2 on a bad flag, 1 when the data dir is taken. */
+import { loadServeConfig, SERVE_HELP } from "../config/serve";
+import { UsageError } from "../lib/args";
+import { createLogger } from "../lib/log";
+import { DataDirLockedError } from "../store/db";
+
+/** Returns -1 while serving (the process lives on), or an exit code. */
+export async function runServe(argv: string[], version: string): Promise<number> {
+  let cfg;
+  try {
+    cfg = loadServeConfig(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`error: ${err.message}\n\n${SERVE_HELP}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (cfg === "help") {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const log = createLogger(cfg.logLevel);
+  const { startServer } = await import("../server");
+  let server;
+  try {
+    server = await startServer(cfg, log, version);
+  } catch (err) {
+    if (err instanceof DataDirLockedError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 1;
+    }
+    if ((err as { code?: string }).code === "EADDRINUSE") {
+      process.stderr.write(`error: port ${cfg.port} is already in use (pass --port or set PAI_PORT)\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const shutdown = (signal: string) => {
+    log.info(`received ${signal}, shutting down`);
+    server.stop().then(() => process.exit(0));
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  return -1;
+}

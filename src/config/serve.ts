@@ -1,0 +1,107 @@
+/**
+ * `pai serve` configuration: flags first, then their PAI_* environment twins, then defaults.
+ * Validated once here; a bad value stops the server with a message that names the flag.
+ */
+import { resolve } from "node:path";
+import { parseCidr, type Cidr } from "../lib/cidr";
+import { UsageError, type FlagSpec, parseArgs } from "../lib/args";
+import type { LogLevel } from "../lib/log";
+
+export interface ServeConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  manifests?: string;
+  /** Base of every webhook URL; defaults to http://localhost:<port> once the port is known. */
+  publicUrl?: string;
+  trustedProxies: Cidr[];
+  maxBodyBytes: number;
+  logLevel: LogLevel;
+  writeStatus: boolean;
+}
+
+export const SERVE_FLAGS: FlagSpec = {
+  port: { short: "p" },
+  host: {},
+  "data-dir": {},
+  manifests: {},
+  "public-url": {},
+  "trusted-proxies": {},
+  "max-body-bytes": {},
+  "log-level": {},
+  "no-write-status": { boolean: true },
+  help: { short: "h", boolean: true },
+};
+
+/** Loopback and private ranges: a reverse proxy or a cluster load balancer lives here. */
+export const DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
+
+export const SERVE_HELP = `Usage: pai serve [flags]
+
+Serves the webhook and management API, runs the controller and watches the manifests folder.
+
+Flags (each has an environment twin):
+  -p, --port N              PAI_PORT            port to listen on (default 8080; 0 picks a free one)
+      --host ADDR           PAI_HOST            address to bind (default 0.0.0.0)
+      --data-dir DIR        PAI_DATA_DIR        where the database and admin token live (default ./.pai)
+      --manifests DIR       PAI_MANIFESTS       folder of Agent YAML files to apply and watch
+      --public-url URL      PAI_PUBLIC_URL      base of webhook URLs (default http://localhost:<port>)
+      --trusted-proxies L   PAI_TRUSTED_PROXIES CIDRs whose X-Forwarded-For is believed
+                                                (default loopback and private ranges)
+      --max-body-bytes N    PAI_MAX_BODY_BYTES  largest request body accepted (default 1048576)
+      --log-level L         PAI_LOG_LEVEL       debug, info, warn or error (default info)
+      --no-write-status                         do not write status back into manifest files
+`;
+
+export function loadServeConfig(argv: string[], env: Record<string, string | undefined> = process.env): ServeConfig | "help" {
+  const { flags, positionals } = parseArgs(argv, SERVE_FLAGS);
+  if (flags.help) return "help";
+  if (positionals.length) throw new UsageError(`pai serve takes no arguments (got "${positionals[0]}")`);
+  const pick = (flag: string, envName: string) => (flags[flag] as string | undefined) ?? env[envName] ?? undefined;
+
+  const portText = pick("port", "PAI_PORT") ?? "8080";
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535 (got "${portText}")`);
+
+  const publicUrl = pick("public-url", "PAI_PUBLIC_URL");
+  if (publicUrl !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(publicUrl);
+    } catch {
+      throw new UsageError(`--public-url must be an absolute http(s) URL (got "${publicUrl}")`);
+    }
+    if (!/^https?:$/.test(u.protocol)) throw new UsageError(`--public-url must start with http:// or https:// (got "${publicUrl}")`);
+  }
+
+  const proxiesText = pick("trusted-proxies", "PAI_TRUSTED_PROXIES") ?? DEFAULT_TRUSTED_PROXIES;
+  const trustedProxies = proxiesText
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const c = parseCidr(s);
+      if (!c) throw new UsageError(`--trusted-proxies: "${s}" is not an IP address or CIDR range`);
+      return c;
+    });
+
+  const bodyText = pick("max-body-bytes", "PAI_MAX_BODY_BYTES") ?? String(1024 * 1024);
+  const maxBodyBytes = Number(bodyText);
+  if (!/^\d+$/.test(bodyText) || maxBodyBytes < 1024) throw new UsageError(`--max-body-bytes must be a whole number of at least 1024 (got "${bodyText}")`);
+
+  const logLevel = (pick("log-level", "PAI_LOG_LEVEL") ?? "info") as LogLevel;
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new UsageError(`--log-level must be debug, info, warn or error (got "${logLevel}")`);
+
+  const manifests = pick("manifests", "PAI_MANIFESTS");
+  return {
+    port,
+    host: pick("host", "PAI_HOST") ?? "0.0.0.0",
+    dataDir: resolve(pick("data-dir", "PAI_DATA_DIR") ?? ".pai"),
+    manifests: manifests ? resolve(manifests) : undefined,
+    publicUrl: publicUrl?.replace(/\/+$/, ""),
+    trustedProxies,
+    maxBodyBytes,
+    logLevel,
+    writeStatus: !flags["no-write-status"],
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * The controller loop: a de-duplicated work queue of agent keys fed by store changes and a
+ * periodic resync. Each item: get the agent (gone → clean up), plan, apply the secret action,
+ * write status only when it changed. Running it twice does nothing the second time.
+ */
+import { webhookSecretName } from "../domain/names";
+import type { Logger } from "../lib/log";
+import { randomToken } from "../lib/crypto";
+import type { AgentService } from "../service/agents";
+import type { SecretService } from "../service/secrets";
+import { AGENT_LABEL, WEBHOOK_SECRET_TYPE } from "../service/secrets";
+import type { Bus } from "../service/bus";
+import { plan } from "./reconcile";
+
+const WEBHOOK_PREFIX = webhookSecretName("");
+
+export interface ControllerDeps {
+  agents: AgentService;
+  secrets: SecretService;
+  bus: Bus;
+  log: Logger;
+  publicUrl: string;
+  resyncMs?: number;
+  newToken?: () => string;
+}
+
+export function createController(deps: ControllerDeps) {
+  const { agents, secrets, bus, log } = deps;
+  const queue = new Set<string>();
+  let running = false;
+  let stopped = false;
+  let idleWaiters: (() => void)[] = [];
+  let resync: ReturnType<typeof setInterval> | undefined;
+
+  const key = (ns: string, name: string) => `${ns}/${name}`;
+
+  function enqueue(namespace: string, name: string) {
+    if (stopped) return;
+    queue.add(key(namespace, name));
+    if (!running) {
+      running = true;
+      setImmediate(drain);
+    }
+  }
+
+  function drain() {
+    while (queue.size && !stopped) {
+      const k = queue.values().next().value!;
+      queue.delete(k);
+      const [ns, name] = k.split("/") as [string, string];
+      try {
+        reconcile(ns, name);
+      } catch (err) {
+        log.error(`failed to reconcile agent ${k}`, { error: (err as Error).message });
+        setTimeout(() => enqueue(ns, name), 1000).unref();
+      }
+    }
+    running = false;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  function reconcile(namespace: string, name: string) {
+    const found = agents.find(namespace, name);
+    const secretName = webhookSecretName(name);
+    const secret = secrets.find(namespace, secretName);
+    if (!found) {
+      // The agent is gone: its webhook secret goes with it.
+      if (secret && secret.type === WEBHOOK_SECRET_TYPE && secret.labels?.[AGENT_LABEL] === name) secrets.remove(namespace, secretName);
+      return;
+    }
+    const { agent } = found;
+    const p = plan({ agent, secret, publicUrl: deps.publicUrl, now: new Date().toISOString(), newToken: deps.newToken ?? randomToken });
+    if (p.secret.kind === "create") {
+      secrets.put({
+        namespace,
+        name: secretName,
+        type: WEBHOOK_SECRET_TYPE,
+        data: { token: p.token! },
+        labels: { [AGENT_LABEL]: name, "app.kubernetes.io/managed-by": "pai" },
+        ownerUid: agent.metadata.uid,
+      });
+      log.info(secret ? "rotated webhook token" : "created webhook token", { agent: `${namespace}/${name}` });
+    } else if (p.secret.kind === "delete") {
+      secrets.remove(namespace, secretName);
+      log.info("removed webhook token", { agent: `${namespace}/${name}` });
+    }
+    agents.setStatus(namespace, name, p.status);
+  }
+
+  const onAgent = (ns: string, name: string) => enqueue(ns, name);
+  const onSecret = (ns: string, name: string) => {
+    if (name.startsWith(WEBHOOK_PREFIX)) enqueue(ns, name.slice(WEBHOOK_PREFIX.length));
+  };
+
+  function enqueueAll() {
+    for (const { agent } of agents.list()) enqueue(agent.metadata.namespace, agent.metadata.name);
+  }
+
+  return {
+    start() {
+      bus.on("agent", onAgent);
+      bus.on("secret", onSecret);
+      enqueueAll();
+      resync = setInterval(enqueueAll, deps.resyncMs ?? 30_000);
+      resync.unref();
+    },
+    stop() {
+      stopped = true;
+      bus.off("agent", onAgent);
+      bus.off("secret", onSecret);
+      clearInterval(resync);
+    },
+    /** Resolves when the queue is empty. */
+    idle(): Promise<void> {
+      if (!running && queue.size === 0) return Promise.resolve();
+      return new Promise((r) => idleWaiters.push(r));
+    },
+    enqueue,
+  };
+}
+
+export type Controller = ReturnType<typeof createController>;

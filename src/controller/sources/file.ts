@@ -1,0 +1,216 @@
+/**
+ * The manifests folder as a source of Agents. Every *.yaml / *.yml file (one or many documents) is
+ * applied at start and whenever it is created, changed or deleted; deleting a file deletes the agents
+ * it defined. A document that fails to parse or validate is reported with file:line and the agent's
+ * previous good version keeps running. When the controller changes an agent's status, the status is
+ * written back into its document (comments and layout kept); that write is recognised by its hash
+ * and does not trigger another apply.
+ */
+import { readdirSync, readFileSync, existsSync, writeFileSync, renameSync, watch, statSync, type FSWatcher } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { loadManifests } from "../../domain/manifest";
+import { stringifyYamlFile } from "../../lib/yaml";
+import { deepEqual } from "../../lib/json";
+import type { Logger } from "../../lib/log";
+import type { AgentService } from "../../service/agents";
+import type { Bus } from "../../service/bus";
+
+const isManifest = (f: string) => /\.ya?ml$/i.test(f);
+const hash = (s: string) => createHash("sha256").update(s).digest("hex");
+/** A path as the user will recognise it: relative to the working folder when inside it. */
+const shownPath = (p: string) => {
+  const r = relative(process.cwd(), p);
+  return r && !r.startsWith("..") ? r : p;
+};
+
+export interface FileSourceDeps {
+  dir: string;
+  agents: AgentService;
+  bus: Bus;
+  log: Logger;
+  defaultNamespace: string;
+  /** Write status back into the documents (default true). */
+  writeStatus?: boolean;
+  pollMs?: number;
+}
+
+export function createFileSource(deps: FileSourceDeps) {
+  const dir = resolve(deps.dir);
+  const { agents, log } = deps;
+  const sourceOf = (path: string) => `file:${path}`;
+  /** Content hash of each file as last applied or written by us. */
+  const seen = new Map<string, string>();
+  /** Last error text per file, so a broken file is reported once, not on every poll. */
+  const reported = new Map<string, string>();
+  const pendingWrites = new Set<string>();
+  let watcher: FSWatcher | undefined;
+  let poll: ReturnType<typeof setInterval> | undefined;
+  let scanTimer: ReturnType<typeof setTimeout> | undefined;
+  let writeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  function listFiles(): string[] {
+    if (!existsSync(dir)) return [];
+    return (readdirSync(dir, { recursive: true }) as string[])
+      .filter(isManifest)
+      .map((f) => join(dir, f))
+      .filter((f) => {
+        try {
+          return statSync(f).isFile();
+        } catch {
+          return false;
+        }
+      })
+      .sort();
+  }
+
+  function applyFile(path: string, text: string) {
+    const shown = shownPath(path);
+    const loaded = loadManifests(text, shown, deps.defaultNamespace);
+    const source = sourceOf(path);
+    const keys = new Set<string>();
+    for (const { input } of loaded.agents) {
+      keys.add(`${input.namespace}/${input.name}`);
+      try {
+        const r = agents.apply(input, source);
+        if (r.changed) log.info(r.created ? "agent created" : "agent updated", { agent: `${input.namespace}/${input.name}`, file: shown });
+      } catch (err) {
+        loaded.errors.push({ text: `${shown}: failed to apply agent ${input.name}: ${(err as Error).message}` });
+      }
+    }
+    const errorText = loaded.errors.map((e) => e.text).join("\n");
+    if (errorText && reported.get(path) !== errorText) {
+      for (const e of loaded.errors) log.error(`invalid manifest ${e.text}`);
+    }
+    if (errorText) reported.set(path, errorText);
+    else reported.delete(path);
+    // A broken document may be an agent we can no longer name: delete nothing until the file is clean.
+    if (loaded.errors.length === 0) {
+      for (const { agent } of agents.listBySource(source)) {
+        const k = `${agent.metadata.namespace}/${agent.metadata.name}`;
+        if (!keys.has(k)) {
+          agents.remove(agent.metadata.namespace, agent.metadata.name);
+          log.info("agent deleted", { agent: k, file: shown });
+        }
+      }
+    }
+    return loaded.errors;
+  }
+
+  function removeFile(path: string) {
+    for (const { agent } of agents.listBySource(sourceOf(path))) {
+      agents.remove(agent.metadata.namespace, agent.metadata.name);
+      log.info("agent deleted", { agent: `${agent.metadata.namespace}/${agent.metadata.name}`, file: shownPath(path) });
+    }
+    seen.delete(path);
+    reported.delete(path);
+  }
+
+  /** Applies every new or changed file and removes agents of files that are gone. */
+  function scan() {
+    const files = listFiles();
+    const present = new Set(files);
+    for (const path of files) {
+      let text: string;
+      try {
+        text = readFileSync(path, "utf8");
+      } catch {
+        continue;
+      }
+      const h = hash(text);
+      if (seen.get(path) === h) continue;
+      seen.set(path, h);
+      applyFile(path, text);
+    }
+    for (const { source } of agents.listBySource(`file:${dir}/`, true)) {
+      const path = source.slice("file:".length);
+      if (!present.has(path)) removeFile(path);
+    }
+  }
+
+  function scheduleScan(delay = 50) {
+    clearTimeout(scanTimer);
+    scanTimer = setTimeout(() => {
+      try {
+        scan();
+      } catch (err) {
+        log.error("failed to scan manifests", { dir, error: (err as Error).message });
+      }
+    }, delay);
+  }
+
+  /** Writes the current status of each agent into its document, if the file is still as we applied it. */
+  function writeBack(path: string) {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      return;
+    }
+    // The user changed the file since we applied it: apply that first; status follows.
+    if (seen.get(path) !== hash(text)) return scheduleScan(0);
+    const loaded = loadManifests(text, shownPath(path), deps.defaultNamespace);
+    let changed = false;
+    for (const { input, docIndex } of loaded.agents) {
+      const found = agents.find(input.namespace, input.name);
+      if (!found || found.source !== sourceOf(path)) continue;
+      const doc = loaded.file.docs[docIndex]!.doc;
+      const current = doc.get("status") ? (doc.toJS() as { status?: unknown }).status : undefined;
+      if (deepEqual(current ?? null, found.agent.status)) continue;
+      doc.set("status", doc.createNode(found.agent.status));
+      changed = true;
+    }
+    if (!changed) return;
+    const next = stringifyYamlFile(loaded.file);
+    const tmp = `${path}.pai-tmp`;
+    writeFileSync(tmp, next);
+    renameSync(tmp, path);
+    seen.set(path, hash(next));
+  }
+
+  function onStatus(namespace: string, name: string) {
+    if (deps.writeStatus === false) return;
+    const found = agents.find(namespace, name);
+    if (!found?.source.startsWith(`file:${dir}/`)) return;
+    pendingWrites.add(found.source.slice("file:".length));
+    clearTimeout(writeTimer);
+    writeTimer = setTimeout(() => {
+      const paths = [...pendingWrites];
+      pendingWrites.clear();
+      for (const p of paths) {
+        try {
+          writeBack(p);
+        } catch (err) {
+          log.error("failed to write status to manifest", { file: p, error: (err as Error).message });
+        }
+      }
+    }, 20);
+  }
+
+  return {
+    dir,
+    /** Applies the folder once, then watches it. */
+    start() {
+      scan();
+      deps.bus.on("agentStatus", onStatus);
+      try {
+        watcher = watch(dir, { recursive: true }, (_event, file) => {
+          if (!file || isManifest(String(file))) scheduleScan();
+        });
+      } catch (err) {
+        log.warn("cannot watch manifests folder; polling only", { dir, error: (err as Error).message });
+      }
+      // fs events can be missed (editors, network filesystems): a slow poll catches up.
+      poll = setInterval(() => scheduleScan(0), deps.pollMs ?? 2000);
+      poll.unref();
+    },
+    stop() {
+      watcher?.close();
+      clearInterval(poll);
+      clearTimeout(scanTimer);
+      clearTimeout(writeTimer);
+      deps.bus.off("agentStatus", onStatus);
+    },
+    scan,
+  };
+}

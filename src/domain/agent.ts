@@ -1,0 +1,248 @@
+/**
+ * The Agent resource (`apiVersion: pai.io/v1`, `kind: Agent`): one TypeBox schema shared by the
+ * management API, the CLI and the manifests watcher, plus the semantic checks a JSON Schema cannot
+ * express (model prefixes, CIDR syntax, names). `validateAgent` returns every problem at once.
+ */
+import { Type as T, type Static, type TSchema } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { ValueErrorType } from "@sinclair/typebox/errors";
+import { parseCidr } from "../lib/cidr";
+import { DEFAULT_NAMESPACE, dnsLabelProblem } from "./names";
+import { InvalidError, type FieldProblem } from "./errors";
+
+export const API_VERSION = "pai.io/v1";
+export const AGENT_KIND = "Agent";
+export const MODEL_PROVIDERS = ["anthropic", "openai", "pai"] as const;
+
+const strict = { additionalProperties: false } as const;
+
+const SecretRef = T.Object(
+  { secretRef: T.Object({ name: T.String(), key: T.String() }, strict) },
+  strict,
+);
+const SecretValue = T.Union([T.String({ minLength: 1 }), SecretRef], {
+  description: 'a string, or {secretRef: {name, key}} naming a key of a Secret in the same namespace',
+});
+
+export const WebhookTrigger = T.Object(
+  {
+    allowCIDRs: T.Optional(T.Array(T.String(), { description: "Only these source ranges may call the webhook (403 otherwise)." })),
+    linearSignatureSecret: T.Optional(SecretValue),
+    githubSignatureSecret: T.Optional(SecretValue),
+    allowedEnv: T.Optional(T.Array(T.String(), { description: "Environment variable names webhook callers may set." })),
+    maxPending: T.Optional(T.Integer({ minimum: 1 })),
+  },
+  strict,
+);
+
+export const Trigger = T.Object({ webhook: T.Optional(WebhookTrigger) }, strict);
+
+export const EnvVar = T.Object({ name: T.String({ minLength: 1 }), value: T.String() }, strict);
+
+export const AgentSpec = T.Object(
+  {
+    models: T.Array(T.String(), {
+      minItems: 1,
+      description: "Models to try in order: anthropic/<model>, openai/<model> or pai/echo.",
+    }),
+    system: T.Optional(T.String({ description: "The system prompt." })),
+    triggers: T.Optional(T.Array(Trigger)),
+    env: T.Optional(T.Array(EnvVar)),
+    timeoutSeconds: T.Optional(T.Integer({ minimum: 1, maximum: 86400 })),
+    maxConcurrentSessions: T.Optional(T.Integer({ minimum: 1 })),
+  },
+  strict,
+);
+
+export const Condition = T.Object({
+  type: T.String(),
+  status: T.Union([T.Literal("True"), T.Literal("False"), T.Literal("Unknown")]),
+  reason: T.String(),
+  message: T.String(),
+  lastTransitionTime: T.String(),
+  observedGeneration: T.Optional(T.Integer()),
+});
+
+export const AgentStatus = T.Object({
+  webhookUrl: T.Optional(T.String()),
+  observedGeneration: T.Optional(T.Integer()),
+  conditions: T.Optional(T.Array(Condition)),
+});
+
+const Metadata = T.Object(
+  {
+    name: T.String(),
+    namespace: T.Optional(T.String()),
+    labels: T.Optional(T.Record(T.String(), T.String())),
+    annotations: T.Optional(T.Record(T.String(), T.String())),
+    // Server-set fields: accepted (a `get -o yaml` output can be applied again) and ignored.
+    uid: T.Optional(T.String()),
+    generation: T.Optional(T.Integer()),
+    resourceVersion: T.Optional(T.String()),
+    creationTimestamp: T.Optional(T.String()),
+  },
+  strict,
+);
+
+/** What a user writes. `status` is accepted so a file the controller wrote back re-applies cleanly. */
+export const AgentManifest = T.Object(
+  {
+    apiVersion: T.Literal(API_VERSION),
+    kind: T.Literal(AGENT_KIND),
+    metadata: Metadata,
+    spec: AgentSpec,
+    status: T.Optional(T.Unknown()),
+  },
+  strict,
+);
+
+export type AgentSpec = Static<typeof AgentSpec>;
+export type AgentStatus = Static<typeof AgentStatus>;
+export type Condition = Static<typeof Condition>;
+export type WebhookTrigger = Static<typeof WebhookTrigger>;
+export type AgentManifest = Static<typeof AgentManifest>;
+
+/** An Agent as stored and served: metadata filled in by the server. */
+export interface Agent {
+  apiVersion: typeof API_VERSION;
+  kind: typeof AGENT_KIND;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    generation: number;
+    resourceVersion: string;
+    creationTimestamp: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: AgentSpec;
+  status: AgentStatus;
+}
+
+/** The validated, normalised input of an apply. */
+export interface AgentInput {
+  name: string;
+  namespace: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  spec: AgentSpec;
+}
+
+const compiled = TypeCompiler.Compile(AgentManifest);
+
+/** `/spec/models/0` → `spec.models[0]` */
+export function pointerToField(path: string): string {
+  return path
+    .split("/")
+    .slice(1)
+    .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), "");
+}
+
+export function fieldToPath(field: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const m of field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
+  return out;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function schemaProblems(value: unknown): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const seen = new Set<string>();
+  for (const e of compiled.Errors(value)) {
+    const field = pointerToField(e.path);
+    // One message per field: a union reports once, not once per branch.
+    if ([...seen].some((s) => field.startsWith(s) && s !== "")) continue;
+    let message: string;
+    switch (e.type) {
+      case ValueErrorType.ObjectAdditionalProperties:
+        message = "unknown field";
+        break;
+      case ValueErrorType.ObjectRequiredProperty:
+        message = "required field is missing";
+        break;
+      case ValueErrorType.Union:
+        message = `expected ${(e.schema as TSchema).description ?? "one of the allowed forms"}, got ${describe(e.value)}`;
+        break;
+      case ValueErrorType.Literal:
+        message = `must be "${(e.schema as unknown as { const: string }).const}", got ${describe(e.value)}`;
+        break;
+      default:
+        message = `${e.message.charAt(0).toLowerCase()}${e.message.slice(1)}, got ${describe(e.value)}`;
+    }
+    if (e.type === ValueErrorType.ObjectRequiredProperty || e.type === ValueErrorType.Union) seen.add(field);
+    problems.push({ field, message });
+  }
+  return problems;
+}
+
+function semanticProblems(m: AgentManifest): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const name = dnsLabelProblem(m.metadata.name);
+  if (name) problems.push({ field: "metadata.name", message: name });
+  if (m.metadata.namespace !== undefined) {
+    const ns = dnsLabelProblem(m.metadata.namespace);
+    if (ns) problems.push({ field: "metadata.namespace", message: ns });
+  }
+  m.spec.models.forEach((model, i) => {
+    const slash = model.indexOf("/");
+    const provider = slash > 0 ? model.slice(0, slash) : "";
+    if (!(MODEL_PROVIDERS as readonly string[]).includes(provider) || slash === model.length - 1)
+      problems.push({
+        field: `spec.models[${i}]`,
+        message: `unknown model "${model}": use anthropic/<model>, openai/<model> or pai/echo`,
+      });
+    else if (provider === "pai" && model !== "pai/echo")
+      problems.push({ field: `spec.models[${i}]`, message: `unknown built-in model "${model}": the only one is pai/echo` });
+  });
+  m.spec.triggers?.forEach((t, i) => {
+    t.webhook?.allowCIDRs?.forEach((c, j) => {
+      if (!parseCidr(c))
+        problems.push({
+          field: `spec.triggers[${i}].webhook.allowCIDRs[${j}]`,
+          message: `"${c}" is not an IPv4 or IPv6 address or CIDR range (e.g. 35.231.147.226/32)`,
+        });
+    });
+  });
+  return problems;
+}
+
+/**
+ * Validates a parsed manifest. Returns the normalised input, or throws InvalidError listing every
+ * problem with its field path (callers holding YAML add line numbers).
+ */
+export function validateAgent(value: unknown, defaultNamespace = DEFAULT_NAMESPACE): AgentInput {
+  const problems = agentProblems(value);
+  if (problems.length) throw new InvalidError(`Agent ${agentLabel(value)}`, problems);
+  const m = value as AgentManifest;
+  return {
+    name: m.metadata.name,
+    namespace: m.metadata.namespace ?? defaultNamespace,
+    labels: m.metadata.labels,
+    annotations: m.metadata.annotations,
+    spec: m.spec,
+  };
+}
+
+export function agentProblems(value: unknown): FieldProblem[] {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return [{ field: "", message: `expected an Agent object, got ${describe(value)}` }];
+  const problems = schemaProblems(value);
+  return problems.length ? problems : semanticProblems(value as AgentManifest);
+}
+
+function agentLabel(value: unknown): string {
+  const name = (value as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+  return typeof name === "string" ? `"${name}"` : "(unnamed)";
+}
+
+export function hasWebhook(spec: AgentSpec): boolean {
+  return spec.triggers?.some((t) => t.webhook !== undefined) ?? false;
+}

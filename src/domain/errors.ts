@@ -1,0 +1,60 @@
+/**
+ * Domain errors: each carries a public message (safe to show a caller) and, optionally, a private
+ * cause for the logs. The API maps them to HTTP statuses in one place.
+ */
+
+export interface FieldProblem {
+  /** Dotted path of the field, e.g. `spec.models[0]`. */
+  field: string;
+  message: string;
+  /** 1-based line and column in the source document, when it came from YAML. */
+  line?: number;
+  column?: number;
+}
+
+export class DomainError extends Error {
+  readonly status: number = 500;
+  readonly reason: string = "InternalError";
+  constructor(message: string, readonly cause?: unknown) {
+    super(message);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  override readonly status = 404;
+  override readonly reason = "NotFound";
+}
+
+export class ConflictError extends DomainError {
+  override readonly status = 409;
+  override readonly reason = "AlreadyExists";
+}
+
+export class BadRequestError extends DomainError {
+  override readonly status = 400;
+  override readonly reason = "BadRequest";
+}
+
+export class UnauthorizedError extends DomainError {
+  override readonly status = 401;
+  override readonly reason = "Unauthorized";
+}
+
+export class ForbiddenError extends DomainError {
+  override readonly status = 403;
+  override readonly reason = "Forbidden";
+}
+
+/** The object is well-formed JSON/YAML but breaks the schema; lists every problem found. */
+export class InvalidError extends DomainError {
+  override readonly status = 422;
+  override readonly reason = "Invalid";
+  constructor(readonly what: string, readonly problems: FieldProblem[]) {
+    super(`${what} is invalid: ${problems.map(formatProblem).join("; ")}`);
+  }
+}
+
+export function formatProblem(p: FieldProblem): string {
+  const at = p.line ? `line ${p.line}${p.column ? `:${p.column}` : ""}: ` : "";
+  return `${at}${p.field ? `${p.field}: ` : ""}${p.message}`;
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bun
+/**
+ * Entry point of the `pai` binary. `pai serve` loads the server stack; every other verb loads only
+ * the CLI, so client commands start fast. Heavy modules sit behind dynamic import().
+ */
+import pkg from "../package.json" with { type: "json" };
+
+export const VERSION = pkg.version;
+
+async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === "serve") {
+    const { runServe } = await import("./cli/serve");
+    return runServe(rest, VERSION);
+  }
+  const { runCli } = await import("./cli/index");
+  return runCli(argv, VERSION);
+}
+
+const code = await main(process.argv.slice(2));
+if (code !== -1) process.exit(code);

@@ -1,0 +1,75 @@
+/**
+ * `pai serve`: the composition root of the server. Opens the store (refusing a data dir another
+ * server holds), makes the admin token, starts the HTTP API, the controller and the manifests
+ * watcher, and shuts them down in reverse order on SIGINT/SIGTERM.
+ */
+import { join } from "node:path";
+import { createStore } from "./store";
+import { Bus } from "./service/bus";
+import { createAgentService } from "./service/agents";
+import { createSecretService } from "./service/secrets";
+import { createTokenService } from "./service/tokens";
+import { createController } from "./controller/controller";
+import { createFileSource } from "./controller/sources/file";
+import { createApi } from "./api/app";
+import { writeContext } from "./config/context";
+import type { ServeConfig } from "./config/serve";
+import type { Logger } from "./lib/log";
+import { DEFAULT_NAMESPACE } from "./domain/names";
+
+export interface RunningServer {
+  url: string;
+  publicUrl: string;
+  adminTokenFile: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(cfg: ServeConfig, log: Logger, version: string): Promise<RunningServer> {
+  const store = createStore(cfg.dataDir);
+  const bus = new Bus();
+  const agents = createAgentService({ store, bus });
+  const secrets = createSecretService({ store, bus });
+  const tokens = createTokenService({ store });
+  const adminTokenFile = join(cfg.dataDir, "admin-token");
+  const admin = tokens.ensureAdminToken(adminTokenFile);
+  if (admin.created) log.info("created admin token", { file: adminTokenFile });
+
+  let ready = false;
+  const app = createApi({ agents, secrets, tokens, log, ready: () => ready, version }).listen({
+    port: cfg.port,
+    hostname: cfg.host,
+    maxRequestBodySize: cfg.maxBodyBytes,
+  });
+  const port = app.server!.port;
+  const localHost = cfg.host === "0.0.0.0" || cfg.host === "::" ? "127.0.0.1" : cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;
+  const url = `http://${localHost}:${port}`;
+  const publicUrl = cfg.publicUrl ?? `http://localhost:${port}`;
+
+  const controller = createController({ agents, secrets, bus, log, publicUrl });
+  controller.start();
+  const files = cfg.manifests
+    ? createFileSource({ dir: cfg.manifests, agents, bus, log, defaultNamespace: DEFAULT_NAMESPACE, writeStatus: cfg.writeStatus })
+    : undefined;
+  files?.start();
+  await controller.idle();
+  ready = true;
+  writeContext({ server: url, tokenFile: adminTokenFile });
+  log.info(`listening on ${url}`, { publicUrl, dataDir: cfg.dataDir, manifests: cfg.manifests });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    publicUrl,
+    adminTokenFile,
+    stop() {
+      stopping ??= (async () => {
+        ready = false;
+        files?.stop();
+        controller.stop();
+        await app.stop();
+        store.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * Agent use cases: apply (create or update, bumping `generation` only when the spec changes),
+ * get, list, delete, and the controller's status write. Every write publishes on the bus.
+ */
+import type { Store } from "../store";
+import type { StoredAgent } from "../store/agents";
+import type { AgentInput, AgentStatus } from "../domain/agent";
+import { NotFoundError } from "../domain/errors";
+import { deepEqual } from "../lib/json";
+import { uuid } from "../lib/crypto";
+import type { Bus } from "./bus";
+
+export type ApplyResult = StoredAgent & { created: boolean; changed: boolean };
+
+export function createAgentService(deps: { store: Store; bus: Bus; now?: () => Date }) {
+  const { store, bus } = deps;
+  const now = () => (deps.now?.() ?? new Date()).toISOString();
+
+  function get(namespace: string, name: string): StoredAgent {
+    const found = store.agents.get(namespace, name);
+    if (!found) throw new NotFoundError(`agent "${name}" not found in namespace "${namespace}"`);
+    return found;
+  }
+
+  /** Creates or updates an agent. `source` is `api` or `file:<path>`. */
+  function apply(input: AgentInput, source: string): ApplyResult {
+    const result = store.tx((): { created: boolean; changed: boolean } => {
+      const existing = store.agents.get(input.namespace, input.name);
+      const ts = now();
+      if (!existing) {
+        store.agents.insert({
+          namespace: input.namespace,
+          name: input.name,
+          uid: uuid(),
+          generation: 1,
+          resourceVersion: 1,
+          labels: input.labels ?? null,
+          annotations: input.annotations ?? null,
+          spec: input.spec,
+          status: {},
+          source,
+          createdAt: ts,
+          updatedAt: ts,
+        });
+        return { created: true, changed: true };
+      }
+      const { agent } = existing;
+      const specChanged = !deepEqual(agent.spec, input.spec);
+      const metaChanged =
+        !deepEqual(agent.metadata.labels ?? null, input.labels ?? null) ||
+        !deepEqual(agent.metadata.annotations ?? null, input.annotations ?? null) ||
+        existing.source !== source;
+      if (!specChanged && !metaChanged) return { created: false, changed: false };
+      store.agents.update(input.namespace, input.name, {
+        spec: input.spec,
+        labels: input.labels ?? null,
+        annotations: input.annotations ?? null,
+        source,
+        updatedAt: ts,
+        ...(specChanged ? { generation: agent.metadata.generation + 1 } : {}),
+      });
+      return { created: false, changed: specChanged || metaChanged };
+    });
+    if (result.changed) bus.emit("agent", input.namespace, input.name);
+    return { ...get(input.namespace, input.name), ...result };
+  }
+
+  /** Deletes the agent and the secrets it owns. */
+  function remove(namespace: string, name: string): StoredAgent {
+    const existing = get(namespace, name);
+    const owned = store.tx(() => {
+      const owned = store.secrets.listOwnedBy(existing.agent.metadata.uid);
+      for (const s of owned) store.secrets.delete(s.namespace, s.name);
+      store.agents.delete(namespace, name);
+      return owned;
+    });
+    bus.emit("agent", namespace, name);
+    for (const s of owned) bus.emit("secret", s.namespace, s.name);
+    return existing;
+  }
+
+  /** Writes status if it differs from what is stored; returns whether it wrote. */
+  function setStatus(namespace: string, name: string, status: AgentStatus): boolean {
+    const existing = store.agents.get(namespace, name);
+    if (!existing || deepEqual(existing.agent.status, status)) return false;
+    store.agents.update(namespace, name, { status });
+    bus.emit("agentStatus", namespace, name);
+    return true;
+  }
+
+  return {
+    get,
+    find: (namespace: string, name: string) => store.agents.get(namespace, name),
+    list: (namespace?: string) => store.agents.list(namespace),
+    listBySource: (source: string, prefix = false) => store.agents.listBySource(source, prefix),
+    apply,
+    remove,
+    setStatus,
+  };
+}
+
+export type AgentService = ReturnType<typeof createAgentService>;

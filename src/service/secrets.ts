@@ -1,0 +1,60 @@
+/** Secret use cases. Deleting a controller-managed secret is how a user rotates a webhook token. */
+import type { Store } from "../store";
+import type { SecretRow } from "../store/secrets";
+import { NotFoundError } from "../domain/errors";
+import { uuid } from "../lib/crypto";
+import type { Bus } from "./bus";
+
+export const WEBHOOK_SECRET_TYPE = "pai.io/webhook-token";
+export const OPAQUE_SECRET_TYPE = "Opaque";
+export const AGENT_LABEL = "pai.io/agent";
+
+export function createSecretService(deps: { store: Store; bus: Bus }) {
+  const { store, bus } = deps;
+
+  function get(namespace: string, name: string): SecretRow {
+    const s = store.secrets.get(namespace, name);
+    if (!s) throw new NotFoundError(`secret "${name}" not found in namespace "${namespace}"`);
+    return s;
+  }
+
+  function put(input: {
+    namespace: string;
+    name: string;
+    type?: string;
+    data: Record<string, string>;
+    labels?: Record<string, string> | null;
+    ownerUid?: string | null;
+  }): { secret: SecretRow; created: boolean } {
+    const existing = store.secrets.get(input.namespace, input.name);
+    store.secrets.put({
+      namespace: input.namespace,
+      name: input.name,
+      uid: existing?.uid ?? uuid(),
+      type: input.type ?? OPAQUE_SECRET_TYPE,
+      labels: input.labels ?? null,
+      data: input.data,
+      ownerUid: input.ownerUid ?? null,
+      createdAt: existing?.createdAt ?? new Date().toISOString(),
+    });
+    bus.emit("secret", input.namespace, input.name);
+    return { secret: get(input.namespace, input.name), created: !existing };
+  }
+
+  function remove(namespace: string, name: string): SecretRow {
+    const s = get(namespace, name);
+    store.secrets.delete(namespace, name);
+    bus.emit("secret", namespace, name);
+    return s;
+  }
+
+  return {
+    get,
+    find: (namespace: string, name: string) => store.secrets.get(namespace, name),
+    list: (namespace?: string) => store.secrets.list(namespace),
+    put,
+    remove,
+  };
+}
+
+export type SecretService = ReturnType<typeof createSecretService>;
