@@ -46,8 +46,11 @@ export function createApi(deps: ApiDeps) {
       switch (code) {
         case "NOT_FOUND":
           return jsonResponse(failure(404, "NotFound", `no route for ${request.method} ${new URL(request.url).pathname}`), 404);
-        case "PARSE":
+        case "PARSE": {
+          const cause = (error as Error).cause;
+          if (cause instanceof DomainError) return jsonResponse(statusOf(cause), cause.status);
           return jsonResponse(failure(400, "BadRequest", "request body is not valid JSON"), 400);
+        }
         case "VALIDATION": {
           const all = (error as { all?: { path?: string; summary?: string; message?: string }[] }).all ?? [];
           const causes = all.map((e) => ({ field: (e.path ?? "").replace(/^\//, "").replace(/\//g, "."), message: e.summary ?? e.message ?? "invalid" }));

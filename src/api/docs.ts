@@ -18,7 +18,8 @@ export function docsRoutes(version: string) {
         path: "/openapi",
         provider: "swagger-ui",
         swagger: { theme: `${ASSETS}/swagger-ui.css`, cdn: `${ASSETS}/swagger-ui-bundle.js`, autoDarkMode: false } as never,
-        exclude: { paths: [`${ASSETS}/swagger-ui.css`, `${ASSETS}/swagger-ui-bundle.js`] },
+        // `pai.io` has a dot: without staticFile: false the plugin would take our API for static files.
+        exclude: { staticFile: false, paths: [`${ASSETS}/swagger-ui.css`, `${ASSETS}/swagger-ui-bundle.js`] },
         documentation: {
           info: {
             title: "Pai self-host",
