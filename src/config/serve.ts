@@ -57,7 +57,7 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const { flags, positionals } = parseArgs(argv, SERVE_FLAGS);
   if (flags.help) return "help";
   if (positionals.length) throw new UsageError(`pai serve takes no arguments (got "${positionals[0]}")`);
-  const pick = (flag: string, envName: string) => (flags[flag] as string | undefined) ?? env[envName] ?? undefined;
+  const pick = (flag: string, envName: string) => (flags[flag] as string | undefined) ?? (env[envName] || undefined);
 
   const portText = pick("port", "PAI_PORT") ?? "8080";
   const port = Number(portText);

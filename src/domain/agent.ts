@@ -159,7 +159,7 @@ function schemaProblems(value: unknown): FieldProblem[] {
   for (const e of compiled.Errors(value)) {
     const field = pointerToField(e.path);
     // One message per field: a union reports once, not once per branch.
-    if ([...seen].some((s) => field.startsWith(s) && s !== "")) continue;
+    if ([...seen].some((s) => s !== "" && (field === s || field.startsWith(`${s}.`) || field.startsWith(`${s}[`)))) continue;
     let message: string;
     switch (e.type) {
       case ValueErrorType.ObjectAdditionalProperties:
@@ -183,15 +183,21 @@ function schemaProblems(value: unknown): FieldProblem[] {
   return problems;
 }
 
-function semanticProblems(m: AgentManifest): FieldProblem[] {
+/** Checks a JSON Schema cannot express; tolerant of a partly invalid object so all problems show at once. */
+function semanticProblems(value: unknown): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  const name = dnsLabelProblem(m.metadata.name);
-  if (name) problems.push({ field: "metadata.name", message: name });
-  if (m.metadata.namespace !== undefined) {
+  const m = value as Partial<AgentManifest>;
+  if (typeof m.metadata?.name === "string") {
+    const name = dnsLabelProblem(m.metadata.name);
+    if (name) problems.push({ field: "metadata.name", message: name });
+  }
+  if (typeof m.metadata?.namespace === "string") {
     const ns = dnsLabelProblem(m.metadata.namespace);
     if (ns) problems.push({ field: "metadata.namespace", message: ns });
   }
-  m.spec.models.forEach((model, i) => {
+  const models = Array.isArray(m.spec?.models) ? m.spec.models : [];
+  models.forEach((model, i) => {
+    if (typeof model !== "string") return;
     const slash = model.indexOf("/");
     const provider = slash > 0 ? model.slice(0, slash) : "";
     if (!(MODEL_PROVIDERS as readonly string[]).includes(provider) || slash === model.length - 1)
@@ -202,9 +208,12 @@ function semanticProblems(m: AgentManifest): FieldProblem[] {
     else if (provider === "pai" && model !== "pai/echo")
       problems.push({ field: `spec.models[${i}]`, message: `unknown built-in model "${model}": the only one is pai/echo` });
   });
-  m.spec.triggers?.forEach((t, i) => {
-    t.webhook?.allowCIDRs?.forEach((c, j) => {
-      if (!parseCidr(c))
+  const triggers = Array.isArray(m.spec?.triggers) ? m.spec.triggers : [];
+  triggers.forEach((t, i) => {
+    const cidrs = t?.webhook?.allowCIDRs;
+    if (!Array.isArray(cidrs)) return;
+    cidrs.forEach((c, j) => {
+      if (typeof c === "string" && !parseCidr(c))
         problems.push({
           field: `spec.triggers[${i}].webhook.allowCIDRs[${j}]`,
           message: `"${c}" is not an IPv4 or IPv6 address or CIDR range (e.g. 35.231.147.226/32)`,
@@ -235,7 +244,8 @@ export function agentProblems(value: unknown): FieldProblem[] {
   if (typeof value !== "object" || value === null || Array.isArray(value))
     return [{ field: "", message: `expected an Agent object, got ${describe(value)}` }];
   const problems = schemaProblems(value);
-  return problems.length ? problems : semanticProblems(value as AgentManifest);
+  const fields = new Set(problems.map((p) => p.field));
+  return [...problems, ...semanticProblems(value).filter((p) => !fields.has(p.field))];
 }
 
 function agentLabel(value: unknown): string {
