@@ -9,6 +9,10 @@ export const VERSION = pkg.version;
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
+  if (verb === "harness") {
+    const { runHarness } = await import("./harness/main");
+    return runHarness();
+  }
   if (verb === "serve") {
     const { runServe } = await import("./cli/serve");
     return runServe(rest, VERSION);

@@ -9,6 +9,10 @@ import { Bus } from "./service/bus";
 import { createAgentService } from "./service/agents";
 import { createSecretService } from "./service/secrets";
 import { createTokenService } from "./service/tokens";
+import { createSessionService } from "./service/sessions";
+import { createSupervisor } from "./supervisor/supervisor";
+import { credentialsFrom } from "./supervisor/env";
+import { selfCommand } from "./lib/self";
 import { createController } from "./controller/controller";
 import { createFileSource } from "./controller/sources/file";
 import { createApi } from "./api/app";
@@ -34,8 +38,18 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   const admin = tokens.ensureAdminToken(adminTokenFile);
   if (admin.created) log.info("created admin token", { file: adminTokenFile });
 
+  const sessions = createSessionService({ store, log });
+  const supervisor = createSupervisor({
+    sessions,
+    log,
+    maxSessions: cfg.maxSessions,
+    command: selfCommand(),
+    baseEnv: process.env,
+    credentials: credentialsFrom(process.env),
+  });
+
   let ready = false;
-  const app = createApi({ agents, secrets, tokens, log, ready: () => ready, version }).listen({
+  const app = createApi({ agents, secrets, tokens, sessions, supervisor, log, ready: () => ready, version }).listen({
     port: cfg.port,
     hostname: cfg.host,
     maxRequestBodySize: cfg.maxBodyBytes,
@@ -52,6 +66,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
     : undefined;
   files?.start();
   await controller.idle();
+  await supervisor.start();
   ready = true;
   writeContext({ server: url, tokenFile: adminTokenFile });
   log.info(`listening on ${url}`, { publicUrl, dataDir: cfg.dataDir, manifests: cfg.manifests });
@@ -66,7 +81,8 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
         ready = false;
         files?.stop();
         controller.stop();
-        await app.stop();
+        await app.stop(true);
+        await supervisor.stop();
         store.close();
       })();
       return stopping;

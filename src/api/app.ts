@@ -9,6 +9,9 @@ import type { Logger } from "../lib/log";
 import type { AgentService } from "../service/agents";
 import type { SecretService } from "../service/secrets";
 import type { TokenService } from "../service/tokens";
+import type { SessionService } from "../service/sessions";
+import type { Supervisor } from "../supervisor/supervisor";
+import { sessionRoutes } from "./sessions";
 import { agentRoutes } from "./agents";
 import { docsRoutes } from "./docs";
 import { healthRoutes } from "./health";
@@ -21,6 +24,8 @@ export interface ApiDeps {
   agents: AgentService;
   secrets: SecretService;
   tokens: TokenService;
+  sessions: SessionService;
+  supervisor: Supervisor;
   log: Logger;
   ready: () => boolean;
   version: string;
@@ -69,7 +74,8 @@ export function createApi(deps: ApiDeps) {
     .use(webhookRoutes(deps))
     .use(agentRoutes(deps))
     .use(secretRoutes(deps))
-    .use(tokenRoutes(deps));
+    .use(tokenRoutes(deps))
+    .use(sessionRoutes(deps));
 }
 
 export type Api = ReturnType<typeof createApi>;

@@ -21,3 +21,10 @@ export function requireAdmin(tokens: TokenService, header: string | null | undef
   if (!p.admin) throw new ForbiddenError("this endpoint needs the admin token; a namespace token cannot manage resources");
   return p;
 }
+
+/** The admin token, or a PaiAccessToken of `namespace`; another namespace's token gets 403. */
+export function requireNamespace(tokens: TokenService, header: string | null | undefined, namespace: string): Principal {
+  const p = requirePrincipal(tokens, header);
+  if (!p.admin && p.namespace !== namespace) throw new ForbiddenError(`this token is for namespace "${p.namespace}", not "${namespace}"`);
+  return p;
+}

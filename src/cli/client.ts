@@ -73,7 +73,8 @@ export function createClient(opts: ClientOptions) {
     }
     return parsed as T;
   }
-  return { server, request };
+  const authHeader = (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+  return { server, request, authHeader };
 }
 
 export type Client = ReturnType<typeof createClient>;

@@ -3,6 +3,7 @@ import { parseArgs, UsageError, type FlagSpec } from "../lib/args";
 import { DEFAULT_NAMESPACE, dnsLabelProblem } from "../domain/names";
 import { CliError, createClient } from "./client";
 import { apply, create, get, remove, type Ctx } from "./commands";
+import { cancel, getSessions, logs, run, type SessionCtx } from "./sessions";
 
 const FLAGS: FlagSpec = {
   server: {},
@@ -13,6 +14,9 @@ const FLAGS: FlagSpec = {
   filename: { short: "f", multiple: true },
   name: {},
   "from-literal": { multiple: true },
+  env: { multiple: true },
+  wait: { short: "w", boolean: true },
+  follow: { boolean: true },
   help: { short: "h", boolean: true },
 };
 
@@ -30,6 +34,11 @@ Usage:
   pai create secret NAME --from-literal KEY=VALUE
   pai create token [--name NAME]         make a PaiAccessToken for the namespace (printed once)
   pai get tokens | delete token ID       list or revoke access tokens
+  pai run AGENT "prompt" [--wait] [--env NAME=VALUE]
+                                         start a session; --wait follows it and exits 0 if it completes
+  pai get sessions [-A] | session NAME   list sessions, or show one (-o yaml|json)
+  pai logs SESSION [-f]                  print a session's events; -f follows until it closes
+  pai cancel SESSION                     cancel a Pending or Running session
   pai version
 
 Flags:
@@ -42,7 +51,9 @@ Flags:
 
 export async function runCli(argv: string[], version: string): Promise<number> {
   try {
-    const { flags, positionals } = parseArgs(argv, FLAGS);
+    // `-f` means --filename (apply, delete) except in `pai logs -f`, where it means --follow, as in kubectl.
+    const isLogs = argv.find((a) => !a.startsWith("-")) === "logs";
+    const { flags, positionals } = parseArgs(argv, isLogs ? { ...FLAGS, filename: {}, follow: { short: "f", boolean: true } } : FLAGS);
     const [verb, ...words] = positionals;
     if (flags.help || !verb || verb === "help") {
       process.stdout.write(HELP);
@@ -64,12 +75,21 @@ export async function runCli(argv: string[], version: string): Promise<number> {
       name: flags.name as string | undefined,
       literals: (flags["from-literal"] as string[] | undefined) ?? [],
     };
+    const sctx: SessionCtx = { ...ctx, env: (flags.env as string[] | undefined) ?? [], wait: !!flags.wait, follow: !!flags.follow };
     switch (verb) {
+      case "run":
+        return await run(sctx, words);
+      case "logs":
+        return await logs(sctx, words);
+      case "cancel":
+        await cancel(sctx, words);
+        return 0;
       case "apply":
         await apply(ctx);
         return 0;
       case "get":
-        await get(ctx, words);
+        if (/^sessions?$/.test(words[0] ?? "")) await getSessions(sctx, words[1]);
+        else await get(ctx, words);
         return 0;
       case "delete":
         await remove(ctx, words);

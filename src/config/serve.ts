@@ -18,6 +18,8 @@ export interface ServeConfig {
   maxBodyBytes: number;
   logLevel: LogLevel;
   writeStatus: boolean;
+  /** Sessions running at once, across all agents. */
+  maxSessions: number;
 }
 
 export const SERVE_FLAGS: FlagSpec = {
@@ -29,6 +31,7 @@ export const SERVE_FLAGS: FlagSpec = {
   "trusted-proxies": {},
   "max-body-bytes": {},
   "log-level": {},
+  "max-sessions": {},
   "no-write-status": { boolean: true },
   help: { short: "h", boolean: true },
 };
@@ -49,6 +52,7 @@ Flags (each has an environment twin):
       --trusted-proxies L   PAI_TRUSTED_PROXIES CIDRs whose X-Forwarded-For is believed
                                                 (default loopback and private ranges)
       --max-body-bytes N    PAI_MAX_BODY_BYTES  largest request body accepted (default 1048576)
+      --max-sessions N      PAI_MAX_SESSIONS    sessions running at once (default 8); more wait, Pending
       --log-level L         PAI_LOG_LEVEL       debug, info, warn or error (default info)
       --no-write-status                         do not write status back into manifest files
 `;
@@ -92,6 +96,10 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const logLevel = (pick("log-level", "PAI_LOG_LEVEL") ?? "info") as LogLevel;
   if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new UsageError(`--log-level must be debug, info, warn or error (got "${logLevel}")`);
 
+  const maxText = pick("max-sessions", "PAI_MAX_SESSIONS") ?? "8";
+  const maxSessions = Number(maxText);
+  if (!/^\d+$/.test(maxText) || maxSessions < 1 || maxSessions > 10000) throw new UsageError(`--max-sessions must be a whole number from 1 to 10000 (got "${maxText}")`);
+
   const manifests = pick("manifests", "PAI_MANIFESTS");
   return {
     port,
@@ -103,5 +111,6 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     maxBodyBytes,
     logLevel,
     writeStatus: !flags["no-write-status"],
+    maxSessions,
   };
 }

@@ -3,6 +3,7 @@ import { openStore } from "./db";
 import { createAgentRepo } from "./agents";
 import { createSecretRepo } from "./secrets";
 import { createTokenRepo } from "./tokens";
+import { createSessionRepo } from "./sessions";
 
 export function createStore(dataDir: string) {
   const opened = openStore(dataDir);
@@ -12,6 +13,7 @@ export function createStore(dataDir: string) {
     agents: createAgentRepo(db),
     secrets: createSecretRepo(db),
     tokens: createTokenRepo(db),
+    sessions: createSessionRepo(db),
     /** Runs `fn` in one IMMEDIATE transaction. */
     tx<T>(fn: () => T): T {
       return opened.sqlite.transaction(fn).immediate();

@@ -2,7 +2,7 @@
  * Tables of the store. Columns are snake_case; JSON documents (spec, status, secret data) are TEXT
  * holding JSON, read and written whole. drizzle-kit generates `db/migrations` from this file.
  */
-import { sqliteTable, text, integer, primaryKey, index, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, primaryKey, index, uniqueIndex, foreignKey } from "drizzle-orm/sqlite-core";
 
 export const agents = sqliteTable(
   "agents",
@@ -54,4 +54,51 @@ export const accessTokens = sqliteTable(
     createdAt: text("created_at").notNull(),
   },
   (t) => [uniqueIndex("access_tokens_hash_idx").on(t.hash), index("access_tokens_namespace_idx").on(t.namespace)],
+);
+
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    namespace: text("namespace").notNull(),
+    name: text("name").notNull(),
+    uid: text("uid").notNull(),
+    agentDefinition: text("agent_definition").notNull(),
+    /** The agent's generation when the session was started; `spec` is a snapshot of that version. */
+    generation: integer("generation").notNull(),
+    spec: text("spec", { mode: "json" }).notNull().$type<unknown>(),
+    title: text("title").notNull(),
+    env: text("env", { mode: "json" }).notNull().$type<{ name: string; value: string }[]>(),
+    /** Where the session came from: `{kind: "webhook" | "cli" | "api", sender?, delivery?}`. */
+    origin: text("origin", { mode: "json" }).notNull().$type<Record<string, unknown>>(),
+    phase: text("phase").notNull(),
+    response: text("response"),
+    error: text("error"),
+    /** Insertion order, for a stable FIFO queue. */
+    seq: integer("seq").notNull(),
+    createdAt: text("created_at").notNull(),
+    startedAt: text("started_at"),
+    finishedAt: text("finished_at"),
+  },
+  (t) => [
+    primaryKey({ columns: [t.namespace, t.name] }),
+    index("sessions_phase_seq_idx").on(t.phase, t.seq),
+    index("sessions_namespace_seq_idx").on(t.namespace, t.seq),
+  ],
+);
+
+export const sessionEvents = sqliteTable(
+  "session_events",
+  {
+    namespace: text("namespace").notNull(),
+    session: text("session").notNull(),
+    /** Monotonic per session, from 1: the SSE `id:` and the `after` cursor. */
+    id: integer("id").notNull(),
+    type: text("type").notNull(),
+    content: text("content", { mode: "json" }).notNull().$type<unknown>(),
+    timestamp: text("timestamp").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.namespace, t.session, t.id] }),
+    foreignKey({ columns: [t.namespace, t.session], foreignColumns: [sessions.namespace, sessions.name] }).onDelete("cascade"),
+  ],
 );

@@ -26,7 +26,8 @@ describe("authentication", () => {
   for (const path of paths) {
     test(`${path}: no token and a wrong token get 401 and no data`, async () => {
       await server.api(`${AGENTS}/secret-agent`, { method: "PUT", json: agent("secret-agent") });
-      for (const headers of [{}, { authorization: "Bearer pai_0000" }, { authorization: "Basic YWRtaW46YWRtaW4=" }, { authorization: `Bearer ${server.token}x` }]) {
+      const variants: Record<string, string>[] = [{}, { authorization: "Bearer pai_0000" }, { authorization: "Basic YWRtaW46YWRtaW4=" }, { authorization: `Bearer ${server.token}x` }];
+      for (const headers of variants) {
         const res = await fetch(`${server.url}${path}`, { headers });
         expect(res.status).toBe(401);
         const body = await res.json();

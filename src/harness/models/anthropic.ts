@@ -1,0 +1,108 @@
+/** `anthropic/<model>`: the Messages API through @anthropic-ai/sdk, streamed, with errors mapped to ModelError. */
+import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
+import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream } from "./types";
+
+const DEFAULT_MAX_TOKENS = 4096;
+/** Statuses worth trying the next model for: timeout, rate limit, server errors, overloaded (529). */
+const FALLBACK_STATUS = (s: number) => s === 408 || s === 429 || s >= 500;
+/** Error types sent inside a stream (no HTTP status) that are worth trying the next model for. */
+const FALLBACK_TYPES = new Set(["overloaded_error", "rate_limit_error", "api_error", "timeout_error"]);
+
+export function createAnthropicModel(model: string, creds: ModelCredentials): ModelClient {
+  let client: Anthropic | undefined;
+  return {
+    id: `anthropic/${model}`,
+    async complete(req: ModelRequest, stream?: ModelStream): Promise<ModelResult> {
+      const name = req.model || model;
+      const id = `anthropic/${name}`;
+      const apiKey = creds.ANTHROPIC_API_KEY;
+      // A missing key lets the next model in spec.models try (the last one ends the session with this message).
+      if (!apiKey) throw new ModelError(`${id}: ANTHROPIC_API_KEY is not set`, true);
+      const baseURL = creds.ANTHROPIC_BASE_URL;
+      if (baseURL && !/^https?:$/.test(URL.parse(baseURL)?.protocol ?? "")) throw new ModelError(`${id}: ANTHROPIC_BASE_URL is not an http(s) URL`, false);
+      // baseURL null (not undefined) so the SDK does not read ANTHROPIC_BASE_URL from the environment.
+      client ??= new Anthropic({ apiKey, baseURL: baseURL || null, maxRetries: 0 });
+      const out: ModelResult = { text: "", stopReason: "end_turn", usage: {} };
+      let thinking = "";
+      let finished = false;
+      try {
+        const events = await client.messages.create(
+          {
+            model: name,
+            max_tokens: req.maxTokens ?? DEFAULT_MAX_TOKENS,
+            ...(req.system ? { system: req.system } : {}),
+            messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+            stream: true,
+          },
+          { signal: req.signal },
+        );
+        for await (const ev of events) {
+          if (ev.type === "message_start") {
+            out.usage = { inputTokens: ev.message.usage.input_tokens, outputTokens: ev.message.usage.output_tokens };
+          } else if (ev.type === "content_block_delta") {
+            if (ev.delta.type === "text_delta") {
+              out.text += ev.delta.text;
+              stream?.onText?.(ev.delta.text);
+            } else if (ev.delta.type === "thinking_delta") {
+              thinking += ev.delta.thinking;
+              stream?.onThinking?.(ev.delta.thinking);
+            }
+          } else if (ev.type === "message_delta") {
+            if (ev.delta.stop_reason) out.stopReason = ev.delta.stop_reason;
+            if (ev.usage.output_tokens != null) out.usage!.outputTokens = ev.usage.output_tokens;
+            if (ev.usage.input_tokens != null) out.usage!.inputTokens = ev.usage.input_tokens;
+          } else if (ev.type === "message_stop") {
+            finished = true;
+          }
+        }
+      } catch (err) {
+        throw toModelError(err, id, apiKey, client.baseURL, req.signal);
+      }
+      // The SDK ends the iteration quietly when the request is aborted mid-stream.
+      if (req.signal?.aborted) throw new ModelError(`${id}: aborted`, false);
+      if (!finished) throw new ModelError(`${id}: the response stream ended before message_stop`, true);
+      if (thinking) out.thinking = thinking;
+      return out;
+    },
+  };
+}
+
+function toModelError(err: unknown, id: string, apiKey: string, baseURL: string, signal?: AbortSignal): ModelError {
+  if (err instanceof ModelError) return err;
+  const redact = (s: string) => (apiKey.length >= 8 ? s.split(apiKey).join("***") : s).slice(0, 1000);
+  if (err instanceof APIUserAbortError || signal?.aborted) return new ModelError(`${id}: aborted`, false);
+  if (err instanceof APIConnectionTimeoutError) return new ModelError(`${id}: request to ${origin(baseURL)} timed out`, true);
+  if (err instanceof APIConnectionError) {
+    const cause = err.cause instanceof Error ? err.cause.message : err.message;
+    return new ModelError(redact(`${id}: connection to ${origin(baseURL)} failed: ${cause}`), true);
+  }
+  if (err instanceof APIError) {
+    const status = err.status as number | undefined;
+    const head = [status, err.type].filter((x) => x != null).join(" ");
+    const detail = err.apiMessage ?? err.message.replace(/^\d+ /, "");
+    const fallback = status ? FALLBACK_STATUS(status) : err.type == null || FALLBACK_TYPES.has(err.type);
+    return new ModelError(redact(`${id}: ${head ? `${head}: ` : ""}${detail}`), fallback, status);
+  }
+  // A socket error while reading the stream is not wrapped by the SDK.
+  if (isNetworkError(err)) {
+    return new ModelError(redact(`${id}: connection to ${origin(baseURL)} failed while streaming: ${(err as Error).message.replace(/\. For more information.*$/, "")}`), true);
+  }
+  const unknown = new ModelError(`${id}: ${err instanceof Error ? err.message : String(err)}`, false);
+  return Object.assign(unknown, { cause: err });
+}
+
+/** A socket error from fetch while reading the body (Bun: `code: "ECONNRESET"`; Node/undici: cause `UND_ERR_SOCKET`). */
+function isNetworkError(err: unknown): boolean {
+  const code = (e: unknown) => (e && typeof e === "object" && "code" in e ? String(e.code) : "");
+  return /^(ECONN|EPIPE|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|UND_ERR)/.test(code(err) || code((err as { cause?: unknown })?.cause));
+}
+
+/** The base URL without credentials or query, safe to show. */
+function origin(baseURL: string): string {
+  try {
+    const u = new URL(baseURL);
+    return `${u.origin}${u.pathname.replace(/\/$/, "")}`;
+  } catch {
+    return "the API";
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Session rows and their events. The supervisor writes through a small group-commit writer so
+ * that many concurrent sessions share one transaction per tick; reads use prepared statements.
+ */
+import { and, asc, desc, eq, gt, sql } from "drizzle-orm";
+import type { Db } from "./db";
+import { sessionEvents, sessions } from "./schema.sql";
+import type { Session, SessionEvent } from "../domain/session";
+import type { AgentSpec } from "../domain/agent";
+
+export type SessionRow = typeof sessions.$inferSelect;
+
+export function rowToSession(r: SessionRow): Session {
+  return {
+    name: r.name,
+    namespace: r.namespace,
+    uid: r.uid,
+    agentDefinition: r.agentDefinition,
+    generation: r.generation,
+    spec: r.spec as AgentSpec,
+    title: r.title,
+    env: r.env,
+    origin: r.origin as unknown as Session["origin"],
+    phase: r.phase as Session["phase"],
+    response: r.response,
+    error: r.error,
+    createdAt: r.createdAt,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+  };
+}
+
+export function createSessionRepo(db: Db) {
+  const byKey = db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.namespace, sql.placeholder("namespace")), eq(sessions.name, sql.placeholder("name"))))
+    .prepare();
+  const insertSession = db
+    .insert(sessions)
+    .values({
+      namespace: sql.placeholder("namespace"),
+      name: sql.placeholder("name"),
+      uid: sql.placeholder("uid"),
+      agentDefinition: sql.placeholder("agentDefinition"),
+      generation: sql.placeholder("generation"),
+      spec: sql.placeholder("spec"),
+      title: sql.placeholder("title"),
+      env: sql.placeholder("env"),
+      origin: sql.placeholder("origin"),
+      phase: sql.placeholder("phase"),
+      seq: sql.placeholder("seq"),
+      createdAt: sql.placeholder("createdAt"),
+    })
+    .prepare();
+  const insertEvent = db
+    .insert(sessionEvents)
+    .values({
+      namespace: sql.placeholder("namespace"),
+      session: sql.placeholder("session"),
+      id: sql.placeholder("id"),
+      type: sql.placeholder("type"),
+      content: sql.placeholder("content"),
+      timestamp: sql.placeholder("timestamp"),
+    })
+    .prepare();
+  const eventsAfter = db
+    .select()
+    .from(sessionEvents)
+    .where(and(eq(sessionEvents.namespace, sql.placeholder("namespace")), eq(sessionEvents.session, sql.placeholder("session")), gt(sessionEvents.id, sql.placeholder("after"))))
+    .orderBy(asc(sessionEvents.id))
+    .limit(sql.placeholder("limit"))
+    .prepare();
+  const eventsOfTypeAfter = db
+    .select()
+    .from(sessionEvents)
+    .where(
+      and(
+        eq(sessionEvents.namespace, sql.placeholder("namespace")),
+        eq(sessionEvents.session, sql.placeholder("session")),
+        gt(sessionEvents.id, sql.placeholder("after")),
+        eq(sessionEvents.type, sql.placeholder("type")),
+      ),
+    )
+    .orderBy(asc(sessionEvents.id))
+    .limit(sql.placeholder("limit"))
+    .prepare();
+  const lastEventId = db
+    .select({ id: sql<number>`coalesce(max(${sessionEvents.id}), 0)` })
+    .from(sessionEvents)
+    .where(and(eq(sessionEvents.namespace, sql.placeholder("namespace")), eq(sessionEvents.session, sql.placeholder("session"))))
+    .prepare();
+  const maxSeq = db.select({ seq: sql<number>`coalesce(max(${sessions.seq}), 0)` }).from(sessions).prepare();
+
+  const toEvent = (r: typeof sessionEvents.$inferSelect): SessionEvent => ({ id: r.id, type: r.type, content: r.content, timestamp: r.timestamp });
+
+  return {
+    get(namespace: string, name: string): Session | undefined {
+      const r = byKey.get({ namespace, name });
+      return r ? rowToSession(r) : undefined;
+    },
+    maxSeq: () => maxSeq.get()!.seq,
+    insert(s: Session & { seq: number }) {
+      insertSession.run({
+        namespace: s.namespace,
+        name: s.name,
+        uid: s.uid,
+        agentDefinition: s.agentDefinition,
+        generation: s.generation,
+        spec: s.spec,
+        title: s.title,
+        env: s.env,
+        origin: s.origin,
+        phase: s.phase,
+        seq: s.seq,
+        createdAt: s.createdAt,
+      });
+    },
+    update(namespace: string, name: string, values: Partial<Pick<SessionRow, "phase" | "response" | "error" | "startedAt" | "finishedAt">>) {
+      db.update(sessions).set(values).where(and(eq(sessions.namespace, namespace), eq(sessions.name, name))).run();
+    },
+    appendEvent(namespace: string, session: string, e: SessionEvent) {
+      insertEvent.run({ namespace, session, id: e.id, type: e.type, content: e.content, timestamp: e.timestamp });
+    },
+    events(namespace: string, session: string, opts: { after?: number; limit?: number; type?: string } = {}): SessionEvent[] {
+      const args = { namespace, session, after: opts.after ?? 0, limit: opts.limit ?? -1 };
+      return (opts.type ? eventsOfTypeAfter.all({ ...args, type: opts.type }) : eventsAfter.all(args)).map(toEvent);
+    },
+    lastEventId: (namespace: string, session: string) => lastEventId.get({ namespace, session })!.id,
+    /** Sessions in a phase, oldest first. */
+    inPhase(phase: string): Session[] {
+      return db.select().from(sessions).where(eq(sessions.phase, phase)).orderBy(asc(sessions.seq)).all().map(rowToSession);
+    },
+    list(namespace: string | undefined, limit: number): Session[] {
+      const q = db.select().from(sessions);
+      return (namespace ? q.where(eq(sessions.namespace, namespace)) : q).orderBy(desc(sessions.seq)).limit(limit).all().map(rowToSession);
+    },
+  };
+}
+
+export type SessionRepo = ReturnType<typeof createSessionRepo>;

@@ -1,0 +1,19 @@
+/**
+ * Messages between the supervisor and a harness child over Bun's IPC pipe. The child never touches
+ * the database: it reports, the supervisor stores.
+ */
+import type { AgentSpec } from "../domain/agent";
+import type { ModelCredentials } from "../harness/models/types";
+
+/** Supervisor → harness, once, right after spawn. */
+export interface StartMessage {
+  type: "start";
+  session: { name: string; namespace: string; title: string };
+  spec: Pick<AgentSpec, "models" | "system">;
+  credentials: ModelCredentials;
+}
+
+/** Harness → supervisor. */
+export type HarnessMessage =
+  | { type: "event"; event: { type: string; content: unknown } }
+  | { type: "result"; phase: "Complete" | "Error"; error?: string };
