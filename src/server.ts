@@ -49,7 +49,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   });
 
   let ready = false;
-  const app = createApi({ agents, secrets, tokens, sessions, supervisor, log, ready: () => ready, version }).listen({
+  const app = createApi({ agents, secrets, tokens, sessions, supervisor, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs }).listen({
     port: cfg.port,
     hostname: cfg.host,
     maxRequestBodySize: cfg.maxBodyBytes,

@@ -29,6 +29,7 @@ export interface ApiDeps {
   log: Logger;
   ready: () => boolean;
   version: string;
+  sseKeepAliveMs?: number;
 }
 
 /** YAML request bodies (Content-Type: application/yaml): one document, aliases capped. */

@@ -59,7 +59,7 @@ function wholeNumber(name: string, value: string | undefined, min: number, max: 
   return Number(value);
 }
 
-export function sessionRoutes(deps: { agents: AgentService; sessions: SessionService; supervisor: Supervisor; tokens: TokenService }) {
+export function sessionRoutes(deps: { agents: AgentService; sessions: SessionService; supervisor: Supervisor; tokens: TokenService; sseKeepAliveMs?: number }) {
   const { agents, sessions, supervisor, tokens } = deps;
 
   /** Authenticates for the namespace in the query (default: the token's own, else "default"). */
@@ -134,7 +134,7 @@ export function sessionRoutes(deps: { agents: AgentService; sessions: SessionSer
             return "";
           }
         }
-        return sseResponse(sessions, ns, s.name, lastId);
+        return sseResponse(sessions, ns, s.name, lastId, deps.sseKeepAliveMs);
       },
       {
         params: t.Object({ session: t.String() }),

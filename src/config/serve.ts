@@ -20,6 +20,8 @@ export interface ServeConfig {
   writeStatus: boolean;
   /** Sessions running at once, across all agents. */
   maxSessions: number;
+  /** Interval of keep-alive comments on SSE streams. */
+  sseKeepAliveMs: number;
 }
 
 export const SERVE_FLAGS: FlagSpec = {
@@ -100,6 +102,10 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const maxSessions = Number(maxText);
   if (!/^\d+$/.test(maxText) || maxSessions < 1 || maxSessions > 10000) throw new UsageError(`--max-sessions must be a whole number from 1 to 10000 (got "${maxText}")`);
 
+  const keepAliveText = env.PAI_SSE_KEEPALIVE_MS || "15000";
+  const sseKeepAliveMs = Number(keepAliveText);
+  if (!/^\d+$/.test(keepAliveText) || sseKeepAliveMs < 10) throw new UsageError(`PAI_SSE_KEEPALIVE_MS must be a whole number of milliseconds, at least 10 (got "${keepAliveText}")`);
+
   const manifests = pick("manifests", "PAI_MANIFESTS");
   return {
     port,
@@ -112,5 +118,6 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     logLevel,
     writeStatus: !flags["no-write-status"],
     maxSessions,
+    sseKeepAliveMs,
   };
 }

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { parse } from "yaml";
+import { EventSource } from "eventsource";
 import { fail, hang, reply, startModelServer, type FakeModelServer } from "../fakes/model-server";
 import { eventually, startServer, type TestServer } from "../helpers";
 
@@ -41,7 +42,7 @@ beforeAll(async () => {
   models = startModelServer();
   server = await startServer({
     args: ["--max-sessions", "4"],
-    env: { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: models.anthropicBaseUrl, OPENAI_API_KEY: "sk-openai-test", OPENAI_BASE_URL: models.openaiBaseUrl, PAI_SECRET_SETTING: "hidden" },
+    env: { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: models.anthropicBaseUrl, OPENAI_API_KEY: "sk-openai-test", OPENAI_BASE_URL: models.openaiBaseUrl, PAI_SECRET_SETTING: "hidden", PAI_SSE_KEEPALIVE_MS: "100" },
   });
   nsToken = (await server.cli(["create", "token", "-n", "default"])).stdout.trim();
   otherToken = (await server.cli(["create", "token", "-n", "other"])).stdout.trim();
@@ -296,6 +297,37 @@ describe("SSE stream", () => {
     expect(got.map((e) => e.type)).toEqual(["session.status_running", "agent.message", "session.status_closed"]);
     expect(got[1]!.content.text).toBe("live reply");
     expect(got.map((e) => e.id)).toEqual([1, 2, 3]);
+  });
+
+  test("sends keep-alive comments while nothing happens", async () => {
+    models.enqueue("claude-hang", { delayMs: 700, text: "late" });
+    const name = await start("hanging", "quiet");
+    const text = await (await read(`/agents/${name}/stream?namespace=default`)).text();
+    expect(text.match(/^: keep-alive$/gm)?.length ?? 0).toBeGreaterThanOrEqual(3);
+    expect(text).toContain('"type":"session.status_closed"');
+  });
+
+  test("works with the eventsource npm client, which stops at the end instead of reconnecting forever", async () => {
+    models.enqueue("claude-hang", { delayMs: 300, text: "for eventsource" });
+    const name = await start("hanging", "es");
+    const got: { id: string; type: string }[] = [];
+    let requests = 0;
+    const es = new EventSource(`${server.url}/agents/${name}/stream?namespace=default`, {
+      fetch: (input, init) => {
+        requests++;
+        return fetch(input, { ...init, headers: { ...init?.headers, authorization: `Bearer ${nsToken}` } });
+      },
+    });
+    es.onmessage = (m) => got.push({ id: m.lastEventId, type: JSON.parse(m.data).type });
+    await eventually(() => es.readyState === EventSource.CLOSED, 10_000, "EventSource closed");
+    expect(got).toEqual([
+      { id: "1", type: "session.status_running" },
+      { id: "2", type: "agent.message" },
+      { id: "3", type: "session.status_closed" },
+    ]);
+    // One stream, then one reconnect with Last-Event-ID: 3 that got 204 and ended it.
+    expect(requests).toBe(2);
+    es.close();
   });
 
   test("works with curl -N", async () => {
