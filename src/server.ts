@@ -13,6 +13,8 @@ import { createSessionService } from "./service/sessions";
 import { createSupervisor } from "./supervisor/supervisor";
 import { credentialsFrom } from "./supervisor/env";
 import { selfCommand } from "./lib/self";
+import { createWebhookService } from "./service/webhooks";
+import { createCallbackService } from "./service/callbacks";
 import { createController } from "./controller/controller";
 import { createFileSource } from "./controller/sources/file";
 import { createApi } from "./api/app";
@@ -46,10 +48,15 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
     command: selfCommand(),
     baseEnv: process.env,
     credentials: credentialsFrom(process.env),
+    workDir: join(cfg.dataDir, "sessions"),
   });
 
+  const webhooks = createWebhookService({ agents, secrets, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });
+  const callbacks = createCallbackService({ sessions, secrets, log, allowPrivate: cfg.allowPrivateCallbacks, backoffMs: cfg.callbackBackoffMs });
+  sessions.onFinished((s) => callbacks.enqueue(s));
+
   let ready = false;
-  const app = createApi({ agents, secrets, tokens, sessions, supervisor, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs }).listen({
+  const app = createApi({ agents, secrets, tokens, sessions, supervisor, webhooks, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs }).listen({
     port: cfg.port,
     hostname: cfg.host,
     maxRequestBodySize: cfg.maxBodyBytes,
@@ -67,6 +74,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   files?.start();
   await controller.idle();
   await supervisor.start();
+  callbacks.resume();
   ready = true;
   writeContext({ server: url, tokenFile: adminTokenFile });
   log.info(`listening on ${url}`, { publicUrl, dataDir: cfg.dataDir, manifests: cfg.manifests });
@@ -83,6 +91,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
         controller.stop();
         await app.stop(true);
         await supervisor.stop();
+        callbacks.stop();
         store.close();
       })();
       return stopping;

@@ -19,6 +19,7 @@ import { secretRoutes } from "./secrets";
 import { failure, jsonResponse, statusOf } from "./status";
 import { tokenRoutes } from "./tokens";
 import { webhookRoutes } from "./webhooks";
+import type { WebhookService } from "../service/webhooks";
 
 export interface ApiDeps {
   agents: AgentService;
@@ -26,6 +27,7 @@ export interface ApiDeps {
   tokens: TokenService;
   sessions: SessionService;
   supervisor: Supervisor;
+  webhooks: WebhookService;
   log: Logger;
   ready: () => boolean;
   version: string;

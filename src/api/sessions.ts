@@ -121,9 +121,11 @@ export function sessionRoutes(deps: { agents: AgentService; sessions: SessionSer
     )
     .get(
       "/agents/:session/stream",
-      ({ params, query, request, set }) => {
+      ({ params, query, request, set, server }) => {
         const ns = scope(request.headers.get("authorization"), query.namespace);
         const s = sessions.get(ns, params.session);
+        // Keep-alive comments, not Bun's idle timeout, decide how long a quiet stream lives.
+        server?.timeout(request, 0);
         const header = request.headers.get("last-event-id") ?? "";
         const lastId = /^\d+$/.test(header) ? Number(header) : 0;
         // A client resuming after the closing event has nothing left to read: 204 stops EventSource retrying.

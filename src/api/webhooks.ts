@@ -1,39 +1,64 @@
 /**
- * Webhook URLs: /webhooks/{namespace}/{name}/{token}. The URL token is the credential, compared in
- * constant time with the one in the agent's Secret. GET is the verification ping senders make
- * before activating a URL: 200 {"ok": true}, 401 for a wrong token, 404 for an unknown agent or one
- * without a webhook trigger. No session is created by a GET.
+ * Webhook URLs: /webhooks/{namespace}/{name}/{token}. No Pai access token: the URL token is the
+ * credential. POST starts a session (fire-and-forget, or `"wait"` for the reply); GET is the
+ * verification ping senders make before activating a URL. The body is read raw, so Linear and
+ * GitHub signatures are checked over the exact bytes sent.
  */
 import { Elysia, t } from "elysia";
-import { hasWebhook } from "../domain/agent";
-import { NotFoundError, UnauthorizedError } from "../domain/errors";
-import { webhookSecretName } from "../domain/names";
-import { safeEqual } from "../lib/crypto";
-import type { AgentService } from "../service/agents";
-import type { SecretService } from "../service/secrets";
+import type { WebhookService } from "../service/webhooks";
+import { jsonResponse } from "./status";
 
 const tags = ["Webhooks"];
 const WebhookParams = t.Object({ namespace: t.String(), name: t.String(), token: t.String() });
 
-export function webhookRoutes(deps: { agents: AgentService; secrets: SecretService }) {
-  const { agents, secrets } = deps;
-
-  /** Finds the agent the URL names and checks the token; throws 404 or 401. */
-  function authorise(namespace: string, name: string, token: string) {
-    const found = agents.find(namespace, name);
-    if (!found || !hasWebhook(found.agent.spec)) throw new NotFoundError(`no agent "${name}" with a webhook trigger in namespace "${namespace}"`);
-    const expected = secrets.find(namespace, webhookSecretName(name))?.data.token;
-    // Compare against a same-length dummy when the secret is missing, so timing says nothing.
-    if (!safeEqual(token, expected ?? "0".repeat(64)) || !expected) throw new UnauthorizedError("invalid webhook token");
-    return found.agent;
-  }
-
-  return new Elysia({ name: "webhooks" }).get(
-    "/webhooks/:namespace/:name/:token",
-    ({ params }) => {
-      authorise(params.namespace, params.name, params.token);
-      return { ok: true };
+const requestBody: { content: Record<string, { schema: object }> } = {
+  content: {
+    "application/json": {
+      schema: {
+        type: "object",
+        properties: {
+          title: { type: "string", description: "Initial prompt. Required when wait is set." },
+          env: { type: "array", items: { type: "object", properties: { name: { type: "string" }, value: { type: "string" } } }, description: "Session-specific env var overrides" },
+          wait: { oneOf: [{ type: "integer", maximum: 600 }, { type: "boolean" }, { type: "null" }], description: "true = 300 s, integer = seconds (max 600); omit/false/0 = fire-and-forget" },
+          callbackUrl: { type: "string", description: "POST {session, agentDefinition, response, phase} here when the session ends (Standard Webhooks signed)" },
+        },
+      },
     },
-    { params: WebhookParams, detail: { tags, summary: "Verification ping: checks the token, starts nothing" } },
-  );
+  },
+};
+
+export function webhookRoutes(deps: { webhooks: WebhookService }) {
+  const { webhooks } = deps;
+  return new Elysia({ name: "webhooks" })
+    .get(
+      "/webhooks/:namespace/:name/:token",
+      async ({ params, request, server }) =>
+        webhooks.invoke({ ...params, method: "GET", headers: request.headers, body: "", peer: server?.requestIP(request)?.address ?? "" }),
+      { params: WebhookParams, detail: { tags, summary: "Verification ping: 200 {ok: true} for a valid token; starts nothing", security: [] } },
+    )
+    .post(
+      "/webhooks/:namespace/:name/:token",
+      async ({ params, request, server }) => {
+        const body = await request.text();
+        const reply = await webhooks.invoke({
+          ...params,
+          method: "POST",
+          headers: request.headers,
+          body,
+          peer: server?.requestIP(request)?.address ?? "",
+          signal: request.signal,
+        });
+        return jsonResponse(reply);
+      },
+      {
+        params: WebhookParams,
+        parse: "none",
+        // A waiting caller gets no bytes until the session ends (up to 600 s, a bound of its own):
+        // lift Bun's idle timeout for this request only.
+        beforeHandle: ({ request, server }) => {
+          server?.timeout(request, 0);
+        },
+        detail: { tags, summary: "Start a session (fire-and-forget, or wait for the reply)", security: [], requestBody: requestBody as never },
+      },
+    );
 }

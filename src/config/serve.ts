@@ -20,6 +20,10 @@ export interface ServeConfig {
   writeStatus: boolean;
   /** Sessions running at once, across all agents. */
   maxSessions: number;
+  /** Delays between callback attempts (PAI_CALLBACK_BACKOFF_MS, comma-separated). */
+  callbackBackoffMs?: number[];
+  /** Let callbackUrl reach loopback and private addresses. */
+  allowPrivateCallbacks: boolean;
   /** Interval of keep-alive comments on SSE streams. */
   sseKeepAliveMs: number;
 }
@@ -35,6 +39,7 @@ export const SERVE_FLAGS: FlagSpec = {
   "log-level": {},
   "max-sessions": {},
   "no-write-status": { boolean: true },
+  "allow-private-callbacks": { boolean: true },
   help: { short: "h", boolean: true },
 };
 
@@ -57,6 +62,8 @@ Flags (each has an environment twin):
       --max-sessions N      PAI_MAX_SESSIONS    sessions running at once (default 8); more wait, Pending
       --log-level L         PAI_LOG_LEVEL       debug, info, warn or error (default info)
       --no-write-status                         do not write status back into manifest files
+      --allow-private-callbacks PAI_ALLOW_PRIVATE_CALLBACKS=true
+                                                let webhook callbackUrl reach loopback/private addresses
 `;
 
 export function loadServeConfig(argv: string[], env: Record<string, string | undefined> = process.env): ServeConfig | "help" {
@@ -106,6 +113,12 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const sseKeepAliveMs = Number(keepAliveText);
   if (!/^\d+$/.test(keepAliveText) || sseKeepAliveMs < 10) throw new UsageError(`PAI_SSE_KEEPALIVE_MS must be a whole number of milliseconds, at least 10 (got "${keepAliveText}")`);
 
+  const backoffText = env.PAI_CALLBACK_BACKOFF_MS || undefined;
+  const callbackBackoffMs = backoffText?.split(",").map((x) => {
+    if (!/^\d+$/.test(x.trim())) throw new UsageError(`PAI_CALLBACK_BACKOFF_MS must be comma-separated whole milliseconds (got "${backoffText}")`);
+    return Number(x.trim());
+  });
+
   const manifests = pick("manifests", "PAI_MANIFESTS");
   return {
     port,
@@ -117,7 +130,9 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     maxBodyBytes,
     logLevel,
     writeStatus: !flags["no-write-status"],
+    allowPrivateCallbacks: !!flags["allow-private-callbacks"] || /^(1|true|yes)$/i.test(env.PAI_ALLOW_PRIVATE_CALLBACKS ?? ""),
     maxSessions,
     sseKeepAliveMs,
+    callbackBackoffMs,
   };
 }

@@ -6,6 +6,7 @@
 import { webhookSecretName } from "../domain/names";
 import type { Logger } from "../lib/log";
 import { randomToken } from "../lib/crypto";
+import { newSigningSecret } from "../lib/standard-webhooks";
 import type { AgentService } from "../service/agents";
 import type { SecretService } from "../service/secrets";
 import { AGENT_LABEL, WEBHOOK_SECRET_TYPE } from "../service/secrets";
@@ -72,16 +73,17 @@ export function createController(deps: ControllerDeps) {
     }
     const { agent } = found;
     const p = plan({ agent, secret, publicUrl: deps.publicUrl, now: new Date().toISOString(), newToken: deps.newToken ?? randomToken });
-    if (p.secret.kind === "create") {
+    if (p.secret.kind === "create" || p.secret.kind === "addCallbackSecret") {
       secrets.put({
         namespace,
         name: secretName,
         type: WEBHOOK_SECRET_TYPE,
-        data: { token: p.token! },
+        // The callback secret signs what Pai POSTs to a caller's callbackUrl (Standard Webhooks).
+        data: { token: p.token!, callbackSecret: newSigningSecret() },
         labels: { [AGENT_LABEL]: name, "app.kubernetes.io/managed-by": "pai" },
         ownerUid: agent.metadata.uid,
       });
-      log.info(secret ? "rotated webhook token" : "created webhook token", { agent: `${namespace}/${name}` });
+      if (p.secret.kind === "create") log.info(secret ? "rotated webhook token" : "created webhook token", { agent: `${namespace}/${name}` });
     } else if (p.secret.kind === "delete") {
       secrets.remove(namespace, secretName);
       log.info("removed webhook token", { agent: `${namespace}/${name}` });

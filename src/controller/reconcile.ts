@@ -9,7 +9,8 @@ import { WEBHOOK_SECRET_TYPE } from "../service/secrets";
 
 const TOKEN = /^[0-9a-f]{64}$/;
 
-export type SecretAction = { kind: "none" } | { kind: "create" } | { kind: "delete" };
+/** `create`: a new token and callback secret; `addCallbackSecret`: keep the token, add the missing callback secret. */
+export type SecretAction = { kind: "none" } | { kind: "create" } | { kind: "delete" } | { kind: "addCallbackSecret" };
 
 export interface Plan {
   secret: SecretAction;
@@ -76,7 +77,7 @@ export function plan(input: {
     now,
   );
   return {
-    secret: valid ? { kind: "none" } : { kind: "create" },
+    secret: !valid ? { kind: "create" } : secret.data.callbackSecret ? { kind: "none" } : { kind: "addCallbackSecret" },
     token,
     status: { webhookUrl: webhookUrl(publicUrl, agent, token), observedGeneration: generation, conditions },
   };

@@ -21,6 +21,8 @@ export const EventType = {
   ModelFallback: "session.model_fallback",
   Error: "session.error",
   StatusClosed: "session.status_closed",
+  /** A callback delivery attempt; comes after the closing event, since the callback reports the end. */
+  Callback: "session.callback",
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
@@ -38,8 +40,12 @@ export interface EnvVar {
 
 export interface SessionOrigin {
   kind: "webhook" | "cli" | "api";
+  /** For webhooks: `linear`, `github` or `generic`. */
   sender?: string;
+  /** The sender's delivery id (Linear-Delivery, X-GitHub-Delivery, Idempotency-Key, webhook-id). */
   delivery?: string;
+  /** For webhooks: the sender's event name (X-GitHub-Event, Linear `type`). */
+  event?: string;
 }
 
 export interface Session {
@@ -55,10 +61,17 @@ export interface Session {
   phase: Phase;
   response: string | null;
   error: string | null;
+  /** The raw webhook event, given to the agent as webhook.json. */
+  payload?: unknown;
+  callbackUrl?: string | null;
+  callbackState?: CallbackState | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
 }
+
+export const CallbackState = { Pending: "pending", Delivered: "delivered", Failed: "failed" } as const;
+export type CallbackState = (typeof CallbackState)[keyof typeof CallbackState];
 
 export const DEFAULT_TIMEOUT_SECONDS = 1800;
 

@@ -16,7 +16,7 @@ const event = (type: string, content: unknown) => send({ type: "event", event: {
 
 /** Runs the agent loop for one start message; returns the result to report. */
 export async function runAgent(start: StartMessage, emit: (type: string, content: unknown) => void, signal?: AbortSignal): Promise<Extract<HarnessMessage, { type: "result" }>> {
-  const messages: ChatMessage[] = [{ role: "user", content: start.session.title }];
+  const messages: ChatMessage[] = [{ role: "user", content: start.session.prompt }];
   const models = start.spec.models;
   for (let i = 0; i < models.length; i++) {
     const id = models[i]!;

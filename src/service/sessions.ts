@@ -5,7 +5,7 @@
 import type { Store } from "../store";
 import type { Agent } from "../domain/agent";
 import { BadRequestError, NotFoundError } from "../domain/errors";
-import { EventType, Phase, forbiddenEnvNames, isFinal, type EnvVar, type Session, type SessionEvent, type SessionOrigin } from "../domain/session";
+import { CallbackState, EventType, Phase, forbiddenEnvNames, isFinal, type EnvVar, type Session, type SessionEvent, type SessionOrigin } from "../domain/session";
 import { createGroupCommit, type GroupCommit } from "../lib/group-commit";
 import { randomId, uuid } from "../lib/crypto";
 import type { Logger } from "../lib/log";
@@ -17,6 +17,15 @@ export interface StartOptions {
   origin: SessionOrigin;
   /** `wh` for webhook runs (`<agent>-wh-<8 hex>`), `run` for the CLI and API. */
   kind?: "wh" | "run";
+  /** The raw event, given to the agent as webhook.json. */
+  payload?: unknown;
+  callbackUrl?: string;
+}
+
+export interface StartResult {
+  session: Session;
+  /** False when `origin.delivery` was seen before: `session` is the one that delivery started. */
+  created: boolean;
 }
 
 export function createSessionService(deps: { store: Store; log: Logger; feed?: SessionFeed; now?: () => Date }) {
@@ -31,6 +40,7 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
   /** Next event id per session that has events in flight. */
   const nextId = new Map<string, number>();
   const started = new Set<(s: Session) => void>();
+  const finished = new Set<(s: Session) => void>();
 
   function get(namespace: string, name: string): Session {
     const s = store.sessions.get(namespace, name);
@@ -40,6 +50,28 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
 
   /** Creates a Pending session; resolves once it is committed. */
   async function start(agent: Agent, opts: StartOptions): Promise<Session> {
+    return (await startOnce(agent, opts)).session;
+  }
+
+  /** Deliveries being committed now, so a duplicate arriving meanwhile joins the first. */
+  const inFlight = new Map<string, Promise<StartResult>>();
+
+  /**
+   * Like `start`, but a delivery id (`opts.origin.delivery`) seen before returns the session it
+   * started instead of a new one. The delivery and the session are committed together.
+   */
+  function startOnce(agent: Agent, opts: StartOptions): Promise<StartResult> {
+    const delivery = opts.origin.delivery;
+    if (!delivery) return create(agent, opts);
+    const k = `${agent.metadata.namespace}/${agent.metadata.name}/${delivery}`;
+    const running = inFlight.get(k);
+    if (running) return running.then((r) => ({ ...r, created: false }));
+    const p = create(agent, opts).finally(() => inFlight.delete(k));
+    inFlight.set(k, p);
+    return p;
+  }
+
+  async function create(agent: Agent, opts: StartOptions): Promise<StartResult> {
     const bad = forbiddenEnvNames(opts.env ?? []);
     if (bad.length) throw new BadRequestError(`env: these variables may not be set for a session: ${bad.join(", ")}`);
     const session: Session = {
@@ -55,14 +87,27 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
       phase: Phase.Pending,
       response: null,
       error: null,
+      payload: opts.payload,
+      callbackUrl: opts.callbackUrl ?? null,
+      callbackState: opts.callbackUrl ? CallbackState.Pending : null,
       createdAt: now(),
       startedAt: null,
       finishedAt: null,
     };
     const mySeq = ++seq;
-    await writer.run(() => store.sessions.insert({ ...session, seq: mySeq }));
+    const delivery = opts.origin.delivery;
+    const existing = await writer.run(() => {
+      if (delivery) {
+        const earlier = store.sessions.findDelivery(session.namespace, session.agentDefinition, delivery);
+        if (earlier) return earlier;
+        store.sessions.insertDelivery(session.namespace, session.agentDefinition, delivery, session.name, session.createdAt);
+      }
+      store.sessions.insert({ ...session, seq: mySeq });
+      return undefined;
+    });
+    if (existing) return { session: get(session.namespace, existing), created: false };
     for (const fn of started) fn(session);
-    return session;
+    return { session, created: true };
   }
 
   /** Queues an event; it gets the next id of its session and is published after commit. */
@@ -100,6 +145,7 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
       .then(() => {
         const done = { ...s, ...result, finishedAt };
         feed.closed(done);
+        for (const fn of finished) fn(done);
         return done;
       });
   }
@@ -107,6 +153,11 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
   return {
     feed,
     start,
+    startOnce,
+    pendingCount: (namespace: string, agent: string) => store.sessions.pendingCount(namespace, agent),
+    findDelivery: (namespace: string, agent: string, delivery: string) => store.sessions.findDelivery(namespace, agent, delivery),
+    pendingCallbacks: () => store.sessions.pendingCallbacks(),
+    setCallbackState: (s: Session, state: CallbackState) => writer.run(() => store.sessions.update(s.namespace, s.name, { callbackState: state })),
     get,
     find: (namespace: string, name: string) => store.sessions.get(namespace, name),
     list: (namespace?: string, limit = 100) => store.sessions.list(namespace, limit),
@@ -116,6 +167,10 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
     markRunning,
     finish,
     isFinal,
+    /** Called with each session right after its end is committed (callbacks go out then). */
+    onFinished(fn: (s: Session) => void) {
+      finished.add(fn);
+    },
     /** Called with each session right after it is committed (the supervisor queues it). */
     onStarted(fn: (s: Session) => void) {
       started.add(fn);

@@ -73,6 +73,12 @@ export const sessions = sqliteTable(
     phase: text("phase").notNull(),
     response: text("response"),
     error: text("error"),
+    /** The raw webhook payload when the body was an event rather than a Pai request (webhook.json). */
+    payload: text("payload", { mode: "json" }).$type<unknown>(),
+    /** Where to POST the result when the session ends (webhook `callbackUrl`). */
+    callbackUrl: text("callback_url"),
+    /** `pending` until delivered (`delivered`) or given up (`failed`); null without a callback. */
+    callbackState: text("callback_state"),
     /** Insertion order, for a stable FIFO queue. */
     seq: integer("seq").notNull(),
     createdAt: text("created_at").notNull(),
@@ -101,4 +107,17 @@ export const sessionEvents = sqliteTable(
     primaryKey({ columns: [t.namespace, t.session, t.id] }),
     foreignKey({ columns: [t.namespace, t.session], foreignColumns: [sessions.namespace, sessions.name] }).onDelete("cascade"),
   ],
+);
+
+/** Webhook deliveries already turned into sessions, so a retried delivery returns the same session. */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    namespace: text("namespace").notNull(),
+    agent: text("agent").notNull(),
+    deliveryId: text("delivery_id").notNull(),
+    session: text("session").notNull(),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.namespace, t.agent, t.deliveryId] })],
 );

@@ -4,7 +4,7 @@
  */
 import { and, asc, desc, eq, gt, sql } from "drizzle-orm";
 import type { Db } from "./db";
-import { sessionEvents, sessions } from "./schema.sql";
+import { sessionEvents, sessions, webhookDeliveries } from "./schema.sql";
 import type { Session, SessionEvent } from "../domain/session";
 import type { AgentSpec } from "../domain/agent";
 
@@ -24,6 +24,9 @@ export function rowToSession(r: SessionRow): Session {
     phase: r.phase as Session["phase"],
     response: r.response,
     error: r.error,
+    payload: r.payload ?? undefined,
+    callbackUrl: r.callbackUrl,
+    callbackState: r.callbackState as Session["callbackState"],
     createdAt: r.createdAt,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
@@ -49,6 +52,9 @@ export function createSessionRepo(db: Db) {
       env: sql.placeholder("env"),
       origin: sql.placeholder("origin"),
       phase: sql.placeholder("phase"),
+      payload: sql.placeholder("payload"),
+      callbackUrl: sql.placeholder("callbackUrl"),
+      callbackState: sql.placeholder("callbackState"),
       seq: sql.placeholder("seq"),
       createdAt: sql.placeholder("createdAt"),
     })
@@ -90,6 +96,22 @@ export function createSessionRepo(db: Db) {
     .from(sessionEvents)
     .where(and(eq(sessionEvents.namespace, sql.placeholder("namespace")), eq(sessionEvents.session, sql.placeholder("session"))))
     .prepare();
+  const findDelivery = db
+    .select({ session: webhookDeliveries.session })
+    .from(webhookDeliveries)
+    .where(
+      and(
+        eq(webhookDeliveries.namespace, sql.placeholder("namespace")),
+        eq(webhookDeliveries.agent, sql.placeholder("agent")),
+        eq(webhookDeliveries.deliveryId, sql.placeholder("deliveryId")),
+      ),
+    )
+    .prepare();
+  const pendingInAgent = db
+    .select({ n: sql<number>`count(*)` })
+    .from(sessions)
+    .where(and(eq(sessions.namespace, sql.placeholder("namespace")), eq(sessions.agentDefinition, sql.placeholder("agent")), eq(sessions.phase, "Pending")))
+    .prepare();
   const maxSeq = db.select({ seq: sql<number>`coalesce(max(${sessions.seq}), 0)` }).from(sessions).prepare();
 
   const toEvent = (r: typeof sessionEvents.$inferSelect): SessionEvent => ({ id: r.id, type: r.type, content: r.content, timestamp: r.timestamp });
@@ -100,6 +122,7 @@ export function createSessionRepo(db: Db) {
       return r ? rowToSession(r) : undefined;
     },
     maxSeq: () => maxSeq.get()!.seq,
+    pendingCount: (namespace: string, agent: string) => pendingInAgent.get({ namespace, agent })!.n,
     insert(s: Session & { seq: number }) {
       insertSession.run({
         namespace: s.namespace,
@@ -112,11 +135,25 @@ export function createSessionRepo(db: Db) {
         env: s.env,
         origin: s.origin,
         phase: s.phase,
+        payload: s.payload ?? null,
+        callbackUrl: s.callbackUrl ?? null,
+        callbackState: s.callbackState ?? null,
         seq: s.seq,
         createdAt: s.createdAt,
       });
     },
-    update(namespace: string, name: string, values: Partial<Pick<SessionRow, "phase" | "response" | "error" | "startedAt" | "finishedAt">>) {
+    /** The session an earlier delivery with this id started, if any. */
+    findDelivery(namespace: string, agent: string, deliveryId: string): string | undefined {
+      return findDelivery.get({ namespace, agent, deliveryId })?.session;
+    },
+    insertDelivery(namespace: string, agent: string, deliveryId: string, session: string, createdAt: string) {
+      db.insert(webhookDeliveries).values({ namespace, agent, deliveryId, session, createdAt }).run();
+    },
+    /** Finished sessions whose callback is still to be delivered. */
+    pendingCallbacks(): Session[] {
+      return db.select().from(sessions).where(eq(sessions.callbackState, "pending")).orderBy(asc(sessions.seq)).all().map(rowToSession).filter((s) => s.finishedAt);
+    },
+    update(namespace: string, name: string, values: Partial<Pick<SessionRow, "phase" | "response" | "error" | "startedAt" | "finishedAt" | "callbackState">>) {
       db.update(sessions).set(values).where(and(eq(sessions.namespace, namespace), eq(sessions.name, name))).run();
     },
     appendEvent(namespace: string, session: string, e: SessionEvent) {

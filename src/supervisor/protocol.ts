@@ -8,7 +8,8 @@ import type { ModelCredentials } from "../harness/models/types";
 /** Supervisor → harness, once, right after spawn. */
 export interface StartMessage {
   type: "start";
-  session: { name: string; namespace: string; title: string };
+  /** `prompt` is the first user message: the title, plus a note when a webhook payload came with it. */
+  session: { name: string; namespace: string; prompt: string };
   spec: Pick<AgentSpec, "models" | "system">;
   credentials: ModelCredentials;
 }

@@ -6,6 +6,8 @@
  * restarts.
  */
 import type { Subprocess } from "bun";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { ConflictError } from "../domain/errors";
 import { DEFAULT_TIMEOUT_SECONDS, EventType, Phase, isFinal, type Session } from "../domain/session";
 import type { Logger } from "../lib/log";
@@ -24,8 +26,16 @@ export interface SupervisorDeps {
   credentials: ModelCredentials;
   /** Time between SIGTERM and SIGKILL. */
   graceMs?: number;
-  /** Where children run (their working folder). */
-  cwd?: string;
+  /** Each session runs in `<workDir>/<namespace>/<session>`; a webhook payload is put there as webhook.json. */
+  workDir: string;
+}
+
+/** The first user message: the title, and where to find the webhook's payload when one came. */
+export function promptOf(s: Session): string {
+  if (s.payload === undefined) return s.title;
+  const from = [s.origin.sender && s.origin.sender !== "generic" ? s.origin.sender : undefined, s.origin.event].filter(Boolean).join(" ");
+  const delivery = s.origin.delivery ? ` (delivery ${s.origin.delivery})` : "";
+  return `${s.title}\n\nThe webhook's payload${from ? ` (${from} event)` : ""}${delivery} is in the file webhook.json in your working folder.`;
 }
 
 interface Run {
@@ -71,8 +81,11 @@ export function createSupervisor(deps: SupervisorDeps) {
     sessions.markRunning(session);
     perAgent.set(agentKey(session), (perAgent.get(agentKey(session)) ?? 0) + 1);
     let run: Run;
+    const cwd = join(deps.workDir, session.namespace, session.name);
+    mkdirSync(cwd, { recursive: true, mode: 0o700 });
+    if (session.payload !== undefined) writeFileSync(join(cwd, "webhook.json"), JSON.stringify(session.payload, null, 2) + "\n", { mode: 0o600 });
     const proc = Bun.spawn([...deps.command, "harness"], {
-      cwd: deps.cwd,
+      cwd,
       env: childEnv(deps.baseEnv, session.spec.env, session.env),
       stdin: "ignore",
       stdout: "ignore",
@@ -85,7 +98,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     drainStderr(run);
     const start: StartMessage = {
       type: "start",
-      session: { name: session.name, namespace: session.namespace, title: session.title },
+      session: { name: session.name, namespace: session.namespace, prompt: promptOf(session) },
       spec: { models: session.spec.models, system: session.spec.system },
       credentials: deps.credentials,
     };
@@ -97,6 +110,14 @@ export function createSupervisor(deps: SupervisorDeps) {
     const done = proc.exited.then((code) => onExit(run, code, proc.signalCode ? String(proc.signalCode) : null));
     exited.add(done);
     done.finally(() => exited.delete(done));
+  }
+
+  function removeIfEmpty(dir: string) {
+    try {
+      if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+    } catch {
+      // Already gone.
+    }
   }
 
   async function drainStderr(run: Run) {
@@ -149,6 +170,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     }
     if (phase === Phase.Error && error && !run.result?.error) sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: error });
     running.delete(key(s));
+    removeIfEmpty(join(deps.workDir, s.namespace, s.name));
     perAgent.set(agentKey(s), (perAgent.get(agentKey(s)) ?? 1) - 1);
     log.info("session finished", { session: key(s), phase, ...(error ? { error } : {}) });
     const finished = await sessions.finish(s, { phase, response: run.response, error });

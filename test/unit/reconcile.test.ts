@@ -38,7 +38,7 @@ function makeSecret(overrides: Partial<SecretRow> = {}): SecretRow {
     type: WEBHOOK_SECRET_TYPE,
     resourceVersion: 1,
     labels: { "pai.io/agent": "my-agent" },
-    data: { token: OLD_TOKEN },
+    data: { token: OLD_TOKEN, callbackSecret: "whsec_c2VjcmV0" },
     ownerUid: UID,
     createdAt: T0,
     ...overrides,
@@ -178,7 +178,7 @@ describe("plan is idempotent", () => {
     let stored = secret();
     const first = plan({ agent: makeAgent({ webhook }), secret: stored, publicUrl: PUBLIC_URL, now: T0, newToken: () => NEW_TOKEN });
     // Apply the secret action as the controller would.
-    if (first.secret.kind === "create") stored = makeSecret({ data: { token: first.token! } });
+    if (first.secret.kind === "create") stored = makeSecret({ data: { token: first.token!, callbackSecret: "whsec_bmV3" } });
     if (first.secret.kind === "delete") stored = undefined;
 
     const gen = tokens();
@@ -193,5 +193,14 @@ describe("plan is idempotent", () => {
     const snapshot = structuredClone(status);
     plan({ agent: makeAgent({ status }), secret: undefined, publicUrl: PUBLIC_URL, now: T1, newToken: () => NEW_TOKEN });
     expect(status).toEqual(snapshot);
+  });
+});
+
+describe("the callback signing secret", () => {
+  test("a valid token without a callbackSecret gets one added, keeping the token", () => {
+    const p = plan({ agent: makeAgent({}), secret: makeSecret({ data: { token: OLD_TOKEN } }), publicUrl: PUBLIC_URL, now: T1, newToken: () => NEW_TOKEN });
+    expect(p.secret).toEqual({ kind: "addCallbackSecret" });
+    expect(p.token).toBe(OLD_TOKEN);
+    expect(p.status.webhookUrl).toEndWith(`/${OLD_TOKEN}`);
   });
 });

@@ -1,0 +1,105 @@
+/**
+ * Callbacks: when a webhook session that asked for one (`callbackUrl`) ends, POST
+ * `{session, agentDefinition, response, phase}` there, signed with Standard Webhooks headers and the
+ * agent's `callbackSecret` (kept in its webhook Secret). Retried with exponential backoff; each
+ * attempt is recorded as a `session.callback` event. Undelivered callbacks resume after a restart.
+ */
+import { CallbackState, EventType, type Session } from "../domain/session";
+import { webhookSecretName } from "../domain/names";
+import { callbackUrlProblem } from "../lib/ssrf";
+import { signatureHeaders } from "../lib/standard-webhooks";
+import type { Logger } from "../lib/log";
+import type { SecretService } from "./secrets";
+import type { SessionService } from "./sessions";
+
+export interface CallbackDeps {
+  sessions: SessionService;
+  secrets: SecretService;
+  log: Logger;
+  allowPrivate: boolean;
+  /** Delays before attempts 2, 3, …; its length + 1 is the number of attempts. */
+  backoffMs?: number[];
+  timeoutMs?: number;
+}
+
+export const DEFAULT_BACKOFF_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
+
+export function callbackBody(s: Session) {
+  return { session: s.name, agentDefinition: s.agentDefinition, response: s.response, phase: s.phase };
+}
+
+export function createCallbackService(deps: CallbackDeps) {
+  const { sessions, secrets, log } = deps;
+  const backoff = deps.backoffMs ?? DEFAULT_BACKOFF_MS;
+  const inFlight = new Set<Promise<void>>();
+  let stopped = false;
+
+  /** One POST: `delivered`, `refused` (retrying cannot help) or `retry`. */
+  async function attempt(s: Session, url: string, body: string, n: number): Promise<"delivered" | "refused" | "retry"> {
+    const record = (content: Record<string, unknown>) => sessions.appendEvent(s.namespace, s.name, EventType.Callback, { url, attempt: n, ...content });
+    const problem = await callbackUrlProblem(url, deps.allowPrivate);
+    if (problem) {
+      record({ error: problem });
+      return "refused";
+    }
+    const secret = secrets.find(s.namespace, webhookSecretName(s.agentDefinition))?.data.callbackSecret;
+    if (!secret) {
+      record({ error: "the agent has no callback signing secret (its webhook trigger was removed)" });
+      return "refused";
+    }
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { ...signatureHeaders(secret, `${s.uid}`, body), "user-agent": "pai-webhooks" },
+        body,
+        redirect: "manual",
+        signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      record({ status: res.status });
+      return res.status >= 200 && res.status < 300 ? "delivered" : "retry";
+    } catch (err) {
+      record({ error: (err as Error).message });
+      return "retry";
+    }
+  }
+
+  async function deliver(s: Session) {
+    const url = s.callbackUrl;
+    if (!url) return;
+    const body = JSON.stringify(callbackBody(s));
+    for (let n = 1; n <= backoff.length + 1 && !stopped; n++) {
+      const outcome = await attempt(s, url, body, n);
+      if (outcome !== "retry") {
+        await sessions.setCallbackState(s, outcome === "delivered" ? CallbackState.Delivered : CallbackState.Failed);
+        return;
+      }
+      if (n <= backoff.length) await Bun.sleep(backoff[n - 1]!);
+    }
+    if (!stopped) {
+      await sessions.setCallbackState(s, CallbackState.Failed);
+      log.warn("gave up delivering callback", { session: `${s.namespace}/${s.name}` });
+    }
+  }
+
+  function enqueue(s: Session) {
+    if (!s.callbackUrl || stopped) return;
+    const p = deliver(s).catch((err) => log.error("callback delivery failed", { session: `${s.namespace}/${s.name}`, error: (err as Error).message }));
+    inFlight.add(p);
+    p.finally(() => inFlight.delete(p));
+  }
+
+  return {
+    enqueue,
+    /** Resumes callbacks a previous process did not finish. */
+    resume() {
+      for (const s of sessions.pendingCallbacks()) enqueue(s);
+    },
+    stop() {
+      stopped = true;
+    },
+    idle: () => Promise.allSettled([...inFlight]),
+  };
+}
+
+export type CallbackService = ReturnType<typeof createCallbackService>;
