@@ -2,6 +2,7 @@
 import { Elysia } from "elysia";
 import { AgentManifest, API_VERSION, validateAgent, type Agent } from "../domain/agent";
 import { BadRequestError, ConflictError } from "../domain/errors";
+import { parseYamlFile, resourceDocs } from "../lib/yaml";
 import type { AgentService } from "../service/agents";
 import type { TokenService } from "../service/tokens";
 import { requireAdmin } from "./auth";
@@ -14,6 +15,15 @@ const agentBody = {
   description: "An Agent manifest, as JSON or YAML (Content-Type: application/yaml).",
   content: { "application/json": { schema: AgentManifest as object }, "application/yaml": { schema: AgentManifest as object } },
 };
+
+/** YAML request bodies (Content-Type: application/yaml): one document, aliases capped. */
+function parseYamlBody(text: string): unknown {
+  const docs = resourceDocs(parseYamlFile(text));
+  if (docs.length !== 1) throw new BadRequestError(`expected exactly one YAML document in the body, got ${docs.length}`);
+  const d = docs[0]!;
+  if (d.error) throw new BadRequestError(`invalid YAML at line ${d.error.line ?? d.line}: ${d.error.message}`);
+  return d.value;
+}
 
 const list = (items: Agent[]) => ({ apiVersion: API_VERSION, kind: "AgentList", items });
 
@@ -33,6 +43,10 @@ function inputFrom(body: unknown, namespace: string, name?: string) {
 export function agentRoutes(deps: { agents: AgentService; tokens: TokenService }) {
   const { agents, tokens } = deps;
   return new Elysia({ name: "agents" })
+    // Local to these routes: a global parser would also read webhook bodies, which must stay raw.
+    .onParse(async ({ request, contentType }) => {
+      if (/yaml/i.test(contentType)) return parseYamlBody(await request.text());
+    })
     .onBeforeHandle(({ request }) => {
       if (new URL(request.url).pathname.startsWith(`${BASE}/`)) requireAdmin(tokens, request.headers.get("authorization"));
     })

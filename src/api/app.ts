@@ -3,8 +3,7 @@
  * Handlers call services only; they never touch the store.
  */
 import { Elysia } from "elysia";
-import { BadRequestError, DomainError } from "../domain/errors";
-import { parseYamlFile, resourceDocs } from "../lib/yaml";
+import { DomainError } from "../domain/errors";
 import type { Logger } from "../lib/log";
 import type { AgentService } from "../service/agents";
 import type { SecretService } from "../service/secrets";
@@ -34,23 +33,11 @@ export interface ApiDeps {
   sseKeepAliveMs?: number;
 }
 
-/** YAML request bodies (Content-Type: application/yaml): one document, aliases capped. */
-function parseYamlBody(text: string): unknown {
-  const docs = resourceDocs(parseYamlFile(text));
-  if (docs.length !== 1) throw new BadRequestError(`expected exactly one YAML document in the body, got ${docs.length}`);
-  const d = docs[0]!;
-  if (d.error) throw new BadRequestError(`invalid YAML at line ${d.error.line ?? d.line}: ${d.error.message}`);
-  return d.value;
-}
-
 export function createApi(deps: ApiDeps) {
   const { log } = deps;
   return new Elysia({ name: "pai" })
-    .onParse(async ({ request, contentType }) => {
-      if (/yaml/i.test(contentType)) return parseYamlBody(await request.text());
-    })
     .onError(({ code, error, request }) => {
-      if (error instanceof DomainError) return jsonResponse(statusOf(error), error.status);
+      if (error instanceof DomainError) return jsonResponse(statusOf(error), error.status, error.headers);
       switch (code) {
         case "NOT_FOUND":
           return jsonResponse(failure(404, "NotFound", `no route for ${request.method} ${new URL(request.url).pathname}`), 404);

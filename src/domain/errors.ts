@@ -15,6 +15,8 @@ export interface FieldProblem {
 export class DomainError extends Error {
   readonly status: number = 500;
   readonly reason: string = "InternalError";
+  /** Extra response headers, e.g. Retry-After. */
+  headers?: Record<string, string>;
   constructor(message: string, readonly cause?: unknown) {
     super(message);
   }

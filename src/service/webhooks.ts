@@ -26,6 +26,7 @@ export const RETRY_AFTER_SECONDS = 10;
 export class TooManyPendingError extends DomainError {
   override readonly status = 429;
   override readonly reason = "TooManyRequests";
+  override headers = { "retry-after": String(RETRY_AFTER_SECONDS) };
 }
 export class ServiceUnavailableError extends DomainError {
   override readonly status = 503;
