@@ -4,24 +4,28 @@ import { join } from "node:path";
 import { buildBinary } from "../build";
 import { childEnv, formatReport, mb, tempRoot, type BenchContext, type Benchmark } from "./lib";
 import { coldStart, idleMemory } from "./startup";
+import { harnessMemory, serverMemoryWithSessions, sessionThroughput, spawnPath } from "./sessions";
 
 /** Add new benchmarks here; each gets the same context and prints one table. */
-const BENCHMARKS: Benchmark[] = [coldStart, idleMemory];
+const BENCHMARKS: Benchmark[] = [coldStart, idleMemory, spawnPath, sessionThroughput, harnessMemory, serverMemoryWithSessions];
 
-function runsFlag(argv: string[]): number {
-  const i = argv.indexOf("--runs");
-  const n = i >= 0 ? Number(argv[i + 1]) : 15;
-  if (!Number.isInteger(n) || n < 1) throw new Error("--runs takes a positive whole number");
+/** `--runs N` (default 15): start-ups per case; `--samples N` (default 200): spawns per case in the sessions benchmarks. */
+function countFlag(argv: string[], flag: string, fallback: number): number {
+  const i = argv.indexOf(flag);
+  const n = i >= 0 ? Number(argv[i + 1]) : fallback;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} takes a positive whole number`);
   return n;
 }
 
 const tmp = tempRoot();
 process.on("exit", tmp.cleanup); // also on Ctrl-C and on errors; bench/lib.ts kills the children first
-const runs = runsFlag(process.argv.slice(2));
+const runs = countFlag(process.argv.slice(2), "--runs", 15);
+const samples = countFlag(process.argv.slice(2), "--samples", 200);
 const pai = await buildBinary();
 const bare = await buildBinary("bench/bare-server.ts", join(tmp.root, "bare"));
+const bareExit = await buildBinary("bench/bare-exit.ts", join(tmp.root, "bare-exit"));
 const home = tmp.dir("home");
-const ctx: BenchContext = { pai: pai.outfile, bare: bare.outfile, runs, tmp, cwd: tmp.dir("cwd"), env: childEnv(home) };
+const ctx: BenchContext = { pai: pai.outfile, bare: bare.outfile, bareExit: bareExit.outfile, runs, samples, tmp, cwd: tmp.dir("cwd"), env: childEnv(home) };
 console.log(`Pai benchmarks, ${new Date().toISOString()}`);
 console.log(`bun ${Bun.version}, ${process.platform}-${process.arch}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"})`);
 console.log(`dist/pai ${mb(pai.bytes)}; bare baseline (bench/bare-server.ts, same build flags) ${mb(bare.bytes)}`);

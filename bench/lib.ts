@@ -17,6 +17,12 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
     process.exit(130);
   });
 
+/** Kills `proc` with the others if the bench is interrupted; resolves with its exit code. */
+export function track<T extends Subprocess>(proc: T): Promise<number> {
+  live.add(proc);
+  return proc.exited.finally(() => live.delete(proc));
+}
+
 export interface Child {
   pid: number;
   /** When spawn was called (performance.now()). */
@@ -92,6 +98,12 @@ export function memory(pid: number): { rss: number; peak: number } {
   return { rss: kb("VmRSS"), peak: kb("VmHWM") };
 }
 
+/** Pids of the direct children of `pid` (pgrep -P), now. */
+export function childPids(pid: number): number[] {
+  const out = Bun.spawnSync(["pgrep", "-P", String(pid)], { stdout: "pipe", stderr: "ignore" });
+  return new TextDecoder().decode(out.stdout).split(/\s+/).filter(Boolean).map(Number);
+}
+
 // ---- temp folders and the child environment ---------------------------------------------------
 
 /** A temp folder removed by `cleanup()`. */
@@ -144,8 +156,12 @@ export interface BenchContext {
   /** dist/pai, and the bare baseline server compiled with the same flags. */
   pai: string;
   bare: string;
+  /** A Bun program that exits at once (bench/bare-exit.ts), compiled with the same flags. */
+  bareExit: string;
   /** Repetitions per measurement. */
   runs: number;
+  /** Repetitions of the cheap per-spawn measurements (sessions), default 200. */
+  samples: number;
   tmp: ReturnType<typeof tempRoot>;
   /** An empty working folder and a clean environment for every child. */
   cwd: string;
