@@ -16,7 +16,6 @@ import { selfCommand } from "./lib/self";
 import { createWebhookService } from "./service/webhooks";
 import { createCallbackService } from "./service/callbacks";
 import { createController } from "./controller/controller";
-import { createFileSource } from "./controller/sources/file";
 import { createApi } from "./api/app";
 import { writeContext } from "./config/context";
 import type { ServeConfig } from "./config/serve";
@@ -68,8 +67,9 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
 
   const controller = createController({ agents, secrets, bus, log, publicUrl });
   controller.start();
+  // The manifests watcher (and the YAML library) is loaded only when there is a folder to watch.
   const files = cfg.manifests
-    ? createFileSource({ dir: cfg.manifests, agents, bus, log, defaultNamespace: DEFAULT_NAMESPACE, writeStatus: cfg.writeStatus })
+    ? (await import("./controller/sources/file")).createFileSource({ dir: cfg.manifests, agents, bus, log, defaultNamespace: DEFAULT_NAMESPACE, writeStatus: cfg.writeStatus })
     : undefined;
   files?.start();
   await controller.idle();

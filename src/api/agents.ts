@@ -2,7 +2,6 @@
 import { Elysia } from "elysia";
 import { AgentManifest, API_VERSION, validateAgent, type Agent } from "../domain/agent";
 import { BadRequestError, ConflictError } from "../domain/errors";
-import { parseYamlFile, resourceDocs } from "../lib/yaml";
 import type { AgentService } from "../service/agents";
 import type { TokenService } from "../service/tokens";
 import { requireAdmin } from "./auth";
@@ -17,7 +16,9 @@ const agentBody = {
 };
 
 /** YAML request bodies (Content-Type: application/yaml): one document, aliases capped. */
-function parseYamlBody(text: string): unknown {
+async function parseYamlBody(text: string): Promise<unknown> {
+  // Loaded on first use: most servers never get a YAML body.
+  const { parseYamlFile, resourceDocs } = await import("../lib/yaml");
   const docs = resourceDocs(parseYamlFile(text));
   if (docs.length !== 1) throw new BadRequestError(`expected exactly one YAML document in the body, got ${docs.length}`);
   const d = docs[0]!;

@@ -35,7 +35,8 @@ export interface ApiDeps {
 
 export function createApi(deps: ApiDeps) {
   const { log } = deps;
-  return new Elysia({ name: "pai" })
+  const app: Elysia = new Elysia({ name: "pai" });
+  return app
     .onError(({ code, error, request }) => {
       if (error instanceof DomainError) return jsonResponse(statusOf(error), error.status, error.headers);
       switch (code) {
@@ -60,7 +61,7 @@ export function createApi(deps: ApiDeps) {
       return jsonResponse(failure(500, "InternalError", "internal error; see the server log"), 500);
     })
     .use(healthRoutes({ ready: deps.ready }))
-    .use(docsRoutes(deps.version))
+    .use(docsRoutes(deps.version, () => app))
     .use(webhookRoutes(deps))
     .use(agentRoutes(deps))
     .use(secretRoutes(deps))

@@ -226,7 +226,7 @@ describe("token rotation", () => {
 describe("Linear", () => {
   const SECRET = "lin_wh_signing_secret";
   const project = (ts = Date.now()) => JSON.stringify({ action: "create", type: "Project", data: { name: "WhatsApp Provider", description: "..." }, webhookTimestamp: ts });
-  const linearHeaders = (body: string, secret = SECRET, delivery = crypto.randomUUID()) => ({
+  const linearHeaders = (body: string, secret = SECRET, delivery: string = crypto.randomUUID()) => ({
     "linear-signature": createHmac("sha256", secret).update(body).digest("hex"),
     "linear-delivery": delivery,
     "linear-event": "Project",
