@@ -100,3 +100,42 @@ describe("model keys", () => {
     }
   });
 });
+
+describe("callbacks across a restart", () => {
+  test("a callback still being retried when the server stops is delivered after it starts again", async () => {
+    let calls = 0;
+    const receiver = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: () => new Response(null, { status: ++calls === 1 ? 503 : 200 }),
+    });
+    try {
+      const first = await startServer({ args: ["--allow-private-callbacks"], env: { PAI_CALLBACK_BACKOFF_MS: "60000" } });
+      await first.api("/apis/pai.io/v1/namespaces/default/agents/cb", { method: "PUT", json: agent("cb", { models: ["pai/echo"], triggers: [{ webhook: {} }] }) });
+      const url = await eventually(async () => ((await (await first.api("/apis/pai.io/v1/namespaces/default/agents/cb")).json()) as { status: { webhookUrl?: string } }).status.webhookUrl, 5000, "url");
+      const res = await fetch(url.replace(/^http:\/\/localhost:\d+/, first.url), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ title: "report back", callbackUrl: `http://127.0.0.1:${receiver.port}/done` }),
+      });
+      const { session: name } = (await res.json()) as { session: string };
+      await eventually(() => calls === 1, 5000, "first attempt");
+      await first.stop();
+      expect(calls).toBe(1);
+
+      const second = await startServer({ dataDir: first.dataDir, args: ["--allow-private-callbacks"] });
+      try {
+        await eventually(() => calls === 2, 5000, "delivered after restart");
+        const attempts = await eventually(async () => {
+          const cb = (await events(second, name)).filter((e) => e.type === "session.callback");
+          return cb.length === 2 ? cb : undefined;
+        }, 5000, "two attempts recorded");
+        expect(attempts.map((e) => e.content.status)).toEqual([503, 200]);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      receiver.stop(true);
+    }
+  });
+});

@@ -391,3 +391,22 @@ describe("the CLI", () => {
     expect(ok.code).toBe(0);
   });
 });
+
+describe("cancelling a session that has not started", () => {
+  test("a Pending session is cancelled without ever running", async () => {
+    await apply("queued", { models: ["anthropic/claude-queued"], maxConcurrentSessions: 1 });
+    models.script((model) => (model === "claude-queued" ? hang : undefined));
+    const first = await start("queued", "occupies the only slot");
+    await waitPhase(first, ["Running"]);
+    const second = await start("queued", "never runs");
+    expect((await session(second)).phase).toBe("Pending");
+    const r = await server.cli(["cancel", second]);
+    expect(r).toMatchObject({ code: 0, stdout: `session "${second}" cancelled\n` });
+    const all = (await events(second)).events;
+    expect(all.map((e) => e.type)).toEqual(["session.status_closed"]);
+    expect(all[0]!.content).toEqual({ phase: "Cancelled", reason: "cancelled" });
+    expect((await session(second)).startedAt).toBeNull();
+    await server.cli(["cancel", first]);
+    expect(models.requestsFor("claude-queued")).toHaveLength(1);
+  });
+});
