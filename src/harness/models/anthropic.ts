@@ -1,10 +1,9 @@
 /** `anthropic/<model>`: the Messages API through @anthropic-ai/sdk, streamed, with errors mapped to ModelError. */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
+import { FALLBACK_STATUS, isNetworkError, origin } from "./errors";
 import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream } from "./types";
 
 const DEFAULT_MAX_TOKENS = 4096;
-/** Statuses worth trying the next model for: timeout, rate limit, server errors, overloaded (529). */
-const FALLBACK_STATUS = (s: number) => s === 408 || s === 429 || s >= 500;
 /** Error types sent inside a stream (no HTTP status) that are worth trying the next model for. */
 const FALLBACK_TYPES = new Set(["overloaded_error", "rate_limit_error", "api_error", "timeout_error"]);
 
@@ -89,20 +88,4 @@ function toModelError(err: unknown, id: string, apiKey: string, baseURL: string,
   }
   const unknown = new ModelError(`${id}: ${err instanceof Error ? err.message : String(err)}`, false);
   return Object.assign(unknown, { cause: err });
-}
-
-/** A socket error from fetch while reading the body (Bun: `code: "ECONNRESET"`; Node/undici: cause `UND_ERR_SOCKET`). */
-function isNetworkError(err: unknown): boolean {
-  const code = (e: unknown) => (e && typeof e === "object" && "code" in e ? String(e.code) : "");
-  return /^(ECONN|EPIPE|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|UND_ERR)/.test(code(err) || code((err as { cause?: unknown })?.cause));
-}
-
-/** The base URL without credentials or query, safe to show. */
-function origin(baseURL: string): string {
-  try {
-    const u = new URL(baseURL);
-    return `${u.origin}${u.pathname.replace(/\/$/, "")}`;
-  } catch {
-    return "the API";
-  }
 }

@@ -1,9 +1,8 @@
 /** `openai/<model>`: Chat Completions through the openai SDK, streamed; works with OpenAI-compatible servers (Ollama, vLLM). */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import { FALLBACK_STATUS, isNetworkError, origin } from "./errors";
 import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream } from "./types";
 
-/** Statuses worth trying the next model for: timeout, rate limit, server errors. */
-const FALLBACK_STATUS = (s: number) => s === 408 || s === 429 || s >= 500;
 /** Error types sent inside a stream (no HTTP status) that are NOT worth trying the next model for. */
 const FINAL_TYPES = new Set(["invalid_request_error", "authentication_error", "permission_error", "not_found_error"]);
 const STOP_REASONS: Record<string, string> = { stop: "end_turn", length: "max_tokens", tool_calls: "tool_use", function_call: "tool_use" };
@@ -95,20 +94,4 @@ function toModelError(err: unknown, id: string, apiKey: string, baseURL: string,
   }
   const unknown = new ModelError(`${id}: ${err instanceof Error ? err.message : String(err)}`, false);
   return Object.assign(unknown, { cause: err });
-}
-
-/** A socket error from fetch while reading the body (Bun: `code: "ECONNRESET"`; Node/undici: cause `UND_ERR_SOCKET`). */
-function isNetworkError(err: unknown): boolean {
-  const code = (e: unknown) => (e && typeof e === "object" && "code" in e ? String(e.code) : "");
-  return /^(ECONN|EPIPE|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|UND_ERR)/.test(code(err) || code((err as { cause?: unknown })?.cause));
-}
-
-/** The base URL without credentials or query, safe to show. */
-function origin(baseURL: string): string {
-  try {
-    const u = new URL(baseURL);
-    return `${u.origin}${u.pathname.replace(/\/$/, "")}`;
-  } catch {
-    return "the API";
-  }
 }
