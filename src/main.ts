@@ -9,6 +9,11 @@ export const VERSION = pkg.version;
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
+  if (verb === "version" || verb === "--version") {
+    // console.log: in a compiled binary the first process.stdout.write costs several ms more.
+    console.log(`pai ${VERSION}`);
+    return 0;
+  }
   if (verb === "harness") {
     const { runHarness } = await import("./harness/main");
     return runHarness();
