@@ -5,9 +5,10 @@ import { buildBinary } from "../build";
 import { childEnv, formatReport, mb, tempRoot, type BenchContext, type Benchmark } from "./lib";
 import { coldStart, idleMemory } from "./startup";
 import { harnessMemory, serverMemoryWithSessions, sessionThroughput, spawnPath } from "./sessions";
+import { webhookAccepts, webhookWait } from "./webhooks";
 
 /** Add new benchmarks here; each gets the same context and prints one table. */
-const BENCHMARKS: Benchmark[] = [coldStart, idleMemory, spawnPath, sessionThroughput, harnessMemory, serverMemoryWithSessions];
+const BENCHMARKS: Benchmark[] = [coldStart, idleMemory, spawnPath, sessionThroughput, harnessMemory, serverMemoryWithSessions, webhookAccepts, webhookWait];
 
 /** `--runs N` (default 15): start-ups per case; `--samples N` (default 200): spawns per case in the sessions benchmarks. */
 function countFlag(argv: string[], flag: string, fallback: number): number {
@@ -17,6 +18,18 @@ function countFlag(argv: string[], flag: string, fallback: number): number {
   return n;
 }
 
+/** `--only a,b`: run only the benchmarks with these names (case-insensitive), e.g. `--only webhookAccepts,webhookWait`. */
+function selected(argv: string[]): Benchmark[] {
+  const i = argv.indexOf("--only");
+  if (i < 0) return BENCHMARKS;
+  const names = (argv[i + 1] ?? "").split(",").map((n) => n.trim().toLowerCase()).filter(Boolean);
+  const known = new Map(BENCHMARKS.map((b) => [b.name.toLowerCase(), b]));
+  const unknown = names.filter((n) => !known.has(n));
+  if (!names.length || unknown.length) throw new Error(`--only takes a comma-separated list of: ${BENCHMARKS.map((b) => b.name).join(", ")}`);
+  return names.map((n) => known.get(n)!);
+}
+
+const chosen = selected(process.argv.slice(2));
 const tmp = tempRoot();
 process.on("exit", tmp.cleanup); // also on Ctrl-C and on errors; bench/lib.ts kills the children first
 const runs = countFlag(process.argv.slice(2), "--runs", 15);
@@ -29,4 +42,4 @@ const ctx: BenchContext = { pai: pai.outfile, bare: bare.outfile, bareExit: bare
 console.log(`Pai benchmarks, ${new Date().toISOString()}`);
 console.log(`bun ${Bun.version}, ${process.platform}-${process.arch}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"})`);
 console.log(`dist/pai ${mb(pai.bytes)}; bare baseline (bench/bare-server.ts, same build flags) ${mb(bare.bytes)}`);
-for (const bench of BENCHMARKS) console.log(`\n${formatReport(await bench(ctx))}`);
+for (const bench of chosen) console.log(`\n${formatReport(await bench(ctx))}`);

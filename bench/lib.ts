@@ -34,14 +34,19 @@ export interface Child {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function spawnChild(cmd: string[], opts: { cwd: string; env: Record<string, string> }): Child {
+/** `onStderr`, if given, sees all of the child's stderr as it comes (not only the first 64 KiB). */
+export function spawnChild(cmd: string[], opts: { cwd: string; env: Record<string, string>; onStderr?: (text: string) => void }): Child {
   const spawnedAt = performance.now();
   const proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   live.add(proc);
   let err = "";
   (async () => {
     const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) if (err.length < 65536) err += decoder.decode(chunk, { stream: true });
+    for await (const chunk of proc.stderr) {
+      const text = decoder.decode(chunk, { stream: true });
+      opts.onStderr?.(text);
+      if (err.length < 65536) err += text;
+    }
   })().catch(() => {});
   const exited = proc.exited.finally(() => live.delete(proc));
   return {
