@@ -8,6 +8,7 @@ import type { AgentInput, AgentStatus } from "../domain/agent";
 import { NotFoundError } from "../domain/errors";
 import { deepEqual } from "../lib/json";
 import { uuid } from "../lib/crypto";
+import { createReadCache } from "../lib/read-cache";
 import type { Bus } from "./bus";
 
 export type ApplyResult = StoredAgent & { created: boolean; changed: boolean };
@@ -15,9 +16,11 @@ export type ApplyResult = StoredAgent & { created: boolean; changed: boolean };
 export function createAgentService(deps: { store: Store; bus: Bus; now?: () => Date }) {
   const { store, bus } = deps;
   const now = () => (deps.now?.() ?? new Date()).toISOString();
+  // Every write below drops its entry before telling anyone, so readers never see a stale agent.
+  const cache = createReadCache((ns, name) => store.agents.get(ns, name));
 
   function get(namespace: string, name: string): StoredAgent {
-    const found = store.agents.get(namespace, name);
+    const found = cache.get(namespace, name);
     if (!found) throw new NotFoundError(`agent "${name}" not found in namespace "${namespace}"`);
     return found;
   }
@@ -61,6 +64,7 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
       });
       return { created: false, changed: specChanged || metaChanged };
     });
+    cache.drop(input.namespace, input.name);
     if (result.changed) bus.emit("agent", input.namespace, input.name);
     return { ...get(input.namespace, input.name), ...result };
   }
@@ -74,6 +78,7 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
       store.agents.delete(namespace, name);
       return owned;
     });
+    cache.drop(namespace, name);
     bus.emit("agent", namespace, name);
     for (const s of owned) bus.emit("secret", s.namespace, s.name);
     return existing;
@@ -84,13 +89,14 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
     const existing = store.agents.get(namespace, name);
     if (!existing || deepEqual(existing.agent.status, status)) return false;
     store.agents.update(namespace, name, { status });
+    cache.drop(namespace, name);
     bus.emit("agentStatus", namespace, name);
     return true;
   }
 
   return {
     get,
-    find: (namespace: string, name: string) => store.agents.get(namespace, name),
+    find: (namespace: string, name: string) => cache.get(namespace, name),
     list: (namespace?: string) => store.agents.list(namespace),
     listBySource: (source: string, prefix = false) => store.agents.listBySource(source, prefix),
     apply,

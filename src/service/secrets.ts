@@ -3,6 +3,7 @@ import type { Store } from "../store";
 import type { SecretRow } from "../store/secrets";
 import { NotFoundError } from "../domain/errors";
 import { uuid } from "../lib/crypto";
+import { createReadCache } from "../lib/read-cache";
 import type { Bus } from "./bus";
 
 export const WEBHOOK_SECRET_TYPE = "pai.io/webhook-token";
@@ -11,9 +12,12 @@ export const AGENT_LABEL = "pai.io/agent";
 
 export function createSecretService(deps: { store: Store; bus: Bus }) {
   const { store, bus } = deps;
+  const cache = createReadCache((ns, name) => store.secrets.get(ns, name));
+  // Deleting an agent deletes the secrets it owns in the same transaction, and says so on the bus.
+  bus.on("secret", (ns, name) => cache.drop(ns, name));
 
   function get(namespace: string, name: string): SecretRow {
-    const s = store.secrets.get(namespace, name);
+    const s = cache.get(namespace, name);
     if (!s) throw new NotFoundError(`secret "${name}" not found in namespace "${namespace}"`);
     return s;
   }
@@ -37,6 +41,7 @@ export function createSecretService(deps: { store: Store; bus: Bus }) {
       ownerUid: input.ownerUid ?? null,
       createdAt: existing?.createdAt ?? new Date().toISOString(),
     });
+    cache.drop(input.namespace, input.name);
     bus.emit("secret", input.namespace, input.name);
     return { secret: get(input.namespace, input.name), created: !existing };
   }
@@ -44,13 +49,14 @@ export function createSecretService(deps: { store: Store; bus: Bus }) {
   function remove(namespace: string, name: string): SecretRow {
     const s = get(namespace, name);
     store.secrets.delete(namespace, name);
+    cache.drop(namespace, name);
     bus.emit("secret", namespace, name);
     return s;
   }
 
   return {
     get,
-    find: (namespace: string, name: string) => store.secrets.get(namespace, name),
+    find: (namespace: string, name: string) => cache.get(namespace, name),
     list: (namespace?: string) => store.secrets.list(namespace),
     put,
     remove,
