@@ -47,17 +47,15 @@ export function webhookRoutes(deps: { webhooks: WebhookService }) {
           body,
           peer: server?.requestIP(request)?.address ?? "",
           signal: request.signal,
+          // A waiting caller gets no bytes until the session ends (up to 600 s, a bound of its
+          // own): lift Bun's idle timeout for this request only.
+          onWait: () => server?.timeout(request, 0),
         });
         return jsonResponse(reply);
       },
       {
         params: WebhookParams,
         parse: "none",
-        // A waiting caller gets no bytes until the session ends (up to 600 s, a bound of its own):
-        // lift Bun's idle timeout for this request only.
-        beforeHandle: ({ request, server }) => {
-          server?.timeout(request, 0);
-        },
         detail: { tags, summary: "Start a session (fire-and-forget, or wait for the reply)", security: [], requestBody: requestBody as never },
       },
     );

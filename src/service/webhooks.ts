@@ -48,6 +48,8 @@ export interface WebhookRequest {
   peer: string;
   /** Aborted when the caller hangs up. */
   signal?: AbortSignal;
+  /** Called before blocking in wait mode. */
+  onWait?: () => void;
 }
 
 export type WebhookReply =
@@ -165,6 +167,7 @@ export function createWebhookService(deps: {
         });
     const base = { session: session.name, agentDefinition: session.agentDefinition };
     if (!inv.waitSeconds) return base;
+    req.onWait?.();
     return waitReply(session, inv.waitSeconds, req.signal);
   }
 

@@ -8,15 +8,28 @@ import { createSessionRepo } from "./sessions";
 export function createStore(dataDir: string) {
   const opened = openStore(dataDir);
   const { db } = opened;
+  // Prepared once: group commit opens a transaction per event-loop tick under load.
+  const begin = opened.sqlite.prepare("BEGIN IMMEDIATE");
+  const commit = opened.sqlite.prepare("COMMIT");
+  const rollback = opened.sqlite.prepare("ROLLBACK");
   return {
     db,
     agents: createAgentRepo(db),
     secrets: createSecretRepo(db),
     tokens: createTokenRepo(db),
     sessions: createSessionRepo(db),
-    /** Runs `fn` in one IMMEDIATE transaction. */
+    /** Runs `fn` in one IMMEDIATE transaction (nested calls join the outer one). */
     tx<T>(fn: () => T): T {
-      return opened.sqlite.transaction(fn).immediate();
+      if (opened.sqlite.inTransaction) return fn();
+      begin.run();
+      try {
+        const result = fn();
+        commit.run();
+        return result;
+      } catch (err) {
+        if (opened.sqlite.inTransaction) rollback.run();
+        throw err;
+      }
     },
     close: opened.close,
   };
