@@ -4,12 +4,11 @@
  * verification ping senders make before activating a URL. The body is read raw, so Linear and
  * GitHub signatures are checked over the exact bytes sent.
  */
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import type { WebhookService } from "../service/webhooks";
 import { jsonResponse } from "./status";
 
 const tags = ["Webhooks"];
-const WebhookParams = t.Object({ namespace: t.String(), name: t.String(), token: t.String() });
 
 const requestBody: { content: Record<string, { schema: object }> } = {
   content: {
@@ -34,7 +33,7 @@ export function webhookRoutes(deps: { webhooks: WebhookService }) {
       "/webhooks/:namespace/:name/:token",
       async ({ params, request, server }) =>
         webhooks.invoke({ ...params, method: "GET", headers: request.headers, body: "", peer: server?.requestIP(request)?.address ?? "" }),
-      { params: WebhookParams, detail: { tags, summary: "Verification ping: 200 {ok: true} for a valid token; starts nothing", security: [] } },
+      { detail: { tags, summary: "Verification ping: 200 {ok: true} for a valid token; starts nothing", security: [] } },
     )
     .post(
       "/webhooks/:namespace/:name/:token",
@@ -54,7 +53,6 @@ export function webhookRoutes(deps: { webhooks: WebhookService }) {
         return jsonResponse(reply);
       },
       {
-        params: WebhookParams,
         parse: "none",
         detail: { tags, summary: "Start a session (fire-and-forget, or wait for the reply)", security: [], requestBody: requestBody as never },
       },
