@@ -22,9 +22,20 @@ export async function runServe(argv: string[], version: string): Promise<number>
   }
   const log = createLogger(cfg.logLevel);
   const { startServer } = await import("../server");
-  let server;
+  const starting = startServer(cfg, log, version);
+  // Handlers go in before start-up finishes: a SIGTERM that arrives while the server is starting
+  // (it logs "listening" before it returns) still gets a clean shutdown, not the default kill.
+  const shutdown = (signal: string) => {
+    log.info(`received ${signal}, shutting down`);
+    starting.then(
+      (server) => server.stop().then(() => process.exit(0)),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
   try {
-    server = await startServer(cfg, log, version);
+    await starting;
   } catch (err) {
     if (err instanceof DataDirLockedError) {
       process.stderr.write(`error: ${err.message}\n`);
@@ -36,11 +47,5 @@ export async function runServe(argv: string[], version: string): Promise<number>
     }
     throw err;
   }
-  const shutdown = (signal: string) => {
-    log.info(`received ${signal}, shutting down`);
-    server.stop().then(() => process.exit(0));
-  };
-  process.on("SIGINT", () => shutdown("SIGINT"));
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
   return -1;
 }
