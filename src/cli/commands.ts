@@ -94,6 +94,7 @@ export async function get(ctx: Ctx, words: string[]) {
           ["Generation", String(a.metadata.generation)],
           ["Webhook URL", a.status.webhookUrl ?? "<none>"],
           ["Ready", ready(a)],
+          ["Problem", a.status.conditions?.find((c) => c.type === "Accepted" && c.status === "False")?.message],
           ["Created", `${a.metadata.creationTimestamp} (${age(a.metadata.creationTimestamp)} ago)`],
         ]),
       );

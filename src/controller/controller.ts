@@ -72,7 +72,14 @@ export function createController(deps: ControllerDeps) {
       return;
     }
     const { agent } = found;
-    const p = plan({ agent, secret, publicUrl: deps.publicUrl, now: new Date().toISOString(), newToken: deps.newToken ?? randomToken });
+    const p = plan({
+      agent,
+      secret,
+      publicUrl: deps.publicUrl,
+      now: new Date().toISOString(),
+      newToken: deps.newToken ?? randomToken,
+      problem: agents.sourceProblem(namespace, name),
+    });
     if (p.secret.kind === "create" || p.secret.kind === "addCallbackSecret") {
       secrets.put({
         namespace,

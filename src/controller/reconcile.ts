@@ -40,8 +40,14 @@ export function plan(input: {
   publicUrl: string;
   now: string;
   newToken: () => string;
+  /** Why the agent's latest manifest was refused (the last good version keeps running). */
+  problem?: string;
 }): Plan & { token?: string } {
   const { agent, secret, publicUrl, now } = input;
+  // Failure is data: a refused edit shows on the agent it was meant for.
+  const refused = input.problem
+    ? [{ type: ConditionType.Accepted, status: "False" as const, reason: ConditionReason.InvalidManifest, message: `${input.problem} (still running generation ${agent.metadata.generation})`, observedGeneration: agent.metadata.generation }]
+    : [];
   const wanted = hasWebhook(agent.spec);
   const valid = isValidWebhookSecret(agent, secret);
   const owned = !!secret && secret.ownerUid === agent.metadata.uid;
@@ -54,7 +60,7 @@ export function plan(input: {
         observedGeneration: generation,
         conditions: mergeConditions(
           agent.status.conditions,
-          [{ type: ConditionType.Ready, status: "True", reason: ConditionReason.Reconciled, message: "Agent is ready; it has no webhook trigger.", observedGeneration: generation }],
+          [{ type: ConditionType.Ready, status: "True", reason: ConditionReason.Reconciled, message: "Agent is ready; it has no webhook trigger.", observedGeneration: generation }, ...refused],
           now,
         ),
       },
@@ -73,6 +79,7 @@ export function plan(input: {
         message: `Webhook token is in Secret ${agent.metadata.namespace}/pai-webhook-${agent.metadata.name}.`,
         observedGeneration: generation,
       },
+      ...refused,
     ],
     now,
   );

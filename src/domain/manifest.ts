@@ -13,8 +13,9 @@ export interface ManifestError {
   /** `file:line:column: message`, ready to print. */
   text: string;
   line?: number;
-  /** The agent's name when the document got far enough to have one. */
+  /** The agent's name (and namespace) when the document got far enough to have one. */
   name?: string;
+  namespace?: string;
 }
 
 export interface LoadedManifests {
@@ -39,12 +40,14 @@ export function loadManifests(text: string, fileName: string, defaultNamespace: 
       continue;
     }
     const problems = agentProblems(d.value);
-    const name = (d.value as { metadata?: { name?: unknown } })?.metadata?.name;
+    const meta = (d.value as { metadata?: { name?: unknown; namespace?: unknown } })?.metadata;
+    const name = meta?.name;
+    const namespace = typeof meta?.namespace === "string" ? meta.namespace : defaultNamespace;
     if (problems.length) {
       for (const p of problems) {
         const pos = positionOf(file, d, fieldToPath(p.field));
         const where = `${fileName}:${pos?.line ?? d.line}:${pos?.column ?? 1}`;
-        out.errors.push({ text: `${where}: ${formatProblem(p)}`, line: pos?.line, name: typeof name === "string" ? name : undefined });
+        out.errors.push({ text: `${where}: ${formatProblem(p)}`, line: pos?.line, ...(typeof name === "string" ? { name, namespace } : {}) });
       }
       continue;
     }

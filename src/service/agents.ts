@@ -66,6 +66,8 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
     });
     cache.drop(input.namespace, input.name);
     if (result.changed) bus.emit("agent", input.namespace, input.name);
+    // An apply through the API supersedes a refused file edit.
+    if (source === "api") setSourceProblem(input.namespace, input.name, null);
     return { ...get(input.namespace, input.name), ...result };
   }
 
@@ -79,6 +81,7 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
       return owned;
     });
     cache.drop(namespace, name);
+    problems.delete(`${namespace}/${name}`);
     bus.emit("agent", namespace, name);
     for (const s of owned) bus.emit("secret", s.namespace, s.name);
     return existing;
@@ -94,8 +97,22 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
     return true;
   }
 
+  /** Why the latest manifest of an agent was refused, by namespace/name; kept in memory (sources re-check at start). */
+  const problems = new Map<string, string>();
+
+  /** Records (or clears, with null) why the agent's latest manifest was refused; the controller shows it. */
+  function setSourceProblem(namespace: string, name: string, problem: string | null) {
+    const k = `${namespace}/${name}`;
+    if ((problems.get(k) ?? null) === problem) return;
+    if (problem === null) problems.delete(k);
+    else problems.set(k, problem);
+    if (store.agents.get(namespace, name)) bus.emit("agent", namespace, name);
+  }
+
   return {
     get,
+    setSourceProblem,
+    sourceProblem: (namespace: string, name: string) => problems.get(`${namespace}/${name}`),
     find: (namespace: string, name: string) => cache.get(namespace, name),
     list: (namespace?: string) => store.agents.list(namespace),
     listBySource: (source: string, prefix = false) => store.agents.listBySource(source, prefix),

@@ -111,6 +111,20 @@ describe("manifests folder", () => {
     expect(ping.status).toBe(200);
     // Other agents are untouched.
     expect((await agent("planner"))?.metadata.generation).toBe(1);
+    // Failure is data: the refused edit shows on the agent, and in pai get agent-def.
+    const refused = await eventually(async () => {
+      const a = (await agent("extra")) as unknown as { status: { conditions: { type: string; status: string; reason: string; message: string }[] } };
+      return a.status.conditions.find((c) => c.type === "Accepted");
+    }, 5000, "Accepted condition");
+    expect(refused).toMatchObject({ status: "False", reason: "InvalidManifest" });
+    expect(refused.message).toMatch(/extra\.yml:7:7: spec\.models\[0\]: unknown model "mystery\/model".*\(still running generation 2\)$/);
+    expect((await server.cli(["get", "agent-def", "extra"])).stdout).toMatch(/^Problem\s+\S*extra\.yml:7:7: /m);
+    // Fixing the file clears it.
+    writeFileSync(join(dir, "extra.yml"), agentYaml("extra").replace("You are a helpful agent. ...", "You are a changed agent."));
+    await eventually(async () => {
+      const a = (await agent("extra")) as unknown as { status: { conditions: { type: string }[] } };
+      return !a.status.conditions.some((c) => c.type === "Accepted");
+    }, 5000, "condition cleared");
   });
 
   test("malformed YAML and a YAML bomb are refused, not expanded", async () => {

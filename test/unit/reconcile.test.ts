@@ -204,3 +204,20 @@ describe("the callback signing secret", () => {
     expect(p.status.webhookUrl).toEndWith(`/${OLD_TOKEN}`);
   });
 });
+
+describe("a refused manifest edit", () => {
+  test("shows as Accepted=False with the reason, while Ready stays True for the running version", () => {
+    const p = plan({ agent: makeAgent({ generation: 3 }), secret: makeSecret(), publicUrl: PUBLIC_URL, now: T1, newToken: () => NEW_TOKEN, problem: "a.yaml:7:7: spec.models[0]: unknown model" });
+    expect(p.status.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+    expect(p.status.conditions?.find((c) => c.type === "Accepted")).toEqual({
+      type: "Accepted",
+      status: "False",
+      reason: "InvalidManifest",
+      message: "a.yaml:7:7: spec.models[0]: unknown model (still running generation 3)",
+      observedGeneration: 3,
+      lastTransitionTime: T1,
+    });
+    const fixed = plan({ agent: makeAgent({ generation: 3, status: p.status }), secret: makeSecret(), publicUrl: PUBLIC_URL, now: T1, newToken: () => NEW_TOKEN });
+    expect(fixed.status.conditions?.some((c) => c.type === "Accepted")).toBe(false);
+  });
+});

@@ -78,6 +78,18 @@ export function createFileSource(deps: FileSourceDeps) {
         loaded.errors.push({ text: `${shown}: failed to apply agent ${input.name}: ${(err as Error).message}` });
       }
     }
+    // Failure is data: an agent this file defined before carries the reason its edit was refused.
+    const refused = new Map<string, { namespace: string; name: string; texts: string[] }>();
+    for (const e of loaded.errors) {
+      if (!e.name || !e.namespace) continue;
+      const k = `${e.namespace}/${e.name}`;
+      const entry = refused.get(k) ?? { namespace: e.namespace, name: e.name, texts: [] };
+      entry.texts.push(e.text);
+      refused.set(k, entry);
+    }
+    for (const { namespace, name, texts } of refused.values())
+      if (agents.find(namespace, name)?.source === source) agents.setSourceProblem(namespace, name, texts.join("; "));
+    for (const { input } of loaded.agents) agents.setSourceProblem(input.namespace, input.name, null);
     const errorText = loaded.errors.map((e) => e.text).join("\n");
     if (errorText && reported.get(path) !== errorText) {
       for (const e of loaded.errors) log.error(`invalid manifest ${e.text}`);
