@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { agentYaml, eventually, runCli, startServer, tempDir, WEBHOOK_LINE } from "../helpers";
+import { agentYaml, eventually, ROOT, runCli, startServer, tempDir, WEBHOOK_LINE } from "../helpers";
 
 describe("one data dir, one server", () => {
   test("a second server on the same data dir fails fast with a message; the first is unharmed", async () => {
@@ -131,5 +131,16 @@ describe("configuration errors", () => {
     const r = await runCli(["get", "agent-defs"], { env: { PAI_SERVER: "http://127.0.0.1:9", PAI_TOKEN: "x" } });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("cannot reach the pai server at http://127.0.0.1:9");
+  });
+});
+
+describe("npx pai", () => {
+  test("the package's bin runs the CLI with the Bun that npm installed, from Node", async () => {
+    const proc = Bun.spawn(["node", "bin/pai.cjs", "version"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(code).toBe(0);
+    expect(out).toBe(`pai ${(await Bun.file(`${ROOT}/package.json`).json()).version}\n`);
+    const bad = Bun.spawn(["node", "bin/pai.cjs", "frobnicate"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    expect(await bad.exited).toBe(2);
   });
 });
