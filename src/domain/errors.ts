@@ -47,6 +47,27 @@ export class ForbiddenError extends DomainError {
   override readonly reason = "Forbidden";
 }
 
+export class UnsupportedMediaTypeError extends DomainError {
+  override readonly status = 415;
+  override readonly reason = "UnsupportedMediaType";
+}
+
+/** Back-pressure: the caller should retry after `retryAfterSeconds`. */
+export class TooManyRequestsError extends DomainError {
+  override readonly status = 429;
+  override readonly reason = "TooManyRequests";
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.headers = { "retry-after": String(retryAfterSeconds) };
+  }
+}
+
+/** The server's own configuration is missing something; nothing the caller can fix. */
+export class ServiceUnavailableError extends DomainError {
+  override readonly status = 503;
+  override readonly reason = "ServiceUnavailable";
+}
+
 /** The object is well-formed JSON/YAML but breaks the schema; lists every problem found. */
 export class InvalidError extends DomainError {
   override readonly status = 422;

@@ -6,7 +6,7 @@
  */
 import type { Agent, WebhookTrigger } from "../domain/agent";
 import { hasWebhook } from "../domain/agent";
-import { BadRequestError, DomainError, ForbiddenError, NotFoundError, UnauthorizedError } from "../domain/errors";
+import { BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError, TooManyRequestsError, UnauthorizedError, UnsupportedMediaTypeError } from "../domain/errors";
 import { webhookSecretName } from "../domain/names";
 import { forbiddenEnvNames, isFinal, Phase, type EnvVar, type Session } from "../domain/session";
 import { deliveryId, detectSender, githubTitle, isGitHubPing, linearTimestampProblem, linearTitle, verifyGitHubSignature, verifyLinearSignature, type Sender } from "../domain/senders";
@@ -23,19 +23,6 @@ export const DEFAULT_WAIT_SECONDS = 300;
 export const MAX_WAIT_SECONDS = 600;
 export const RETRY_AFTER_SECONDS = 10;
 
-export class TooManyPendingError extends DomainError {
-  override readonly status = 429;
-  override readonly reason = "TooManyRequests";
-  override headers = { "retry-after": String(RETRY_AFTER_SECONDS) };
-}
-export class ServiceUnavailableError extends DomainError {
-  override readonly status = 503;
-  override readonly reason = "ServiceUnavailable";
-}
-export class UnsupportedMediaTypeError extends DomainError {
-  override readonly status = 415;
-  override readonly reason = "UnsupportedMediaType";
-}
 
 export interface WebhookRequest {
   namespace: string;
@@ -153,7 +140,7 @@ export function createWebhookService(deps: {
     const name = agent.metadata.name;
     const known = delivery ? sessions.findDelivery(ns, name, delivery) : undefined;
     if (!known && trigger.maxPending && sessions.pendingCount(ns, name) >= trigger.maxPending)
-      throw new TooManyPendingError(`agent "${name}" already has ${trigger.maxPending} sessions waiting to run (maxPending); retry later`);
+      throw new TooManyRequestsError(`agent "${name}" already has ${trigger.maxPending} sessions waiting to run (maxPending); retry later`, RETRY_AFTER_SECONDS);
 
     const { session } = known
       ? { session: sessions.get(ns, known) }
