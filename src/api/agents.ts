@@ -48,8 +48,9 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService }
     .onParse(async ({ request, contentType }) => {
       if (/yaml/i.test(contentType)) return parseYamlBody(await request.text());
     })
+    // Local to this plugin's routes: every one of them needs the admin token.
     .onBeforeHandle(({ request }) => {
-      if (new URL(request.url).pathname.startsWith(`${BASE}/`)) requireAdmin(tokens, request.headers.get("authorization"));
+      requireAdmin(tokens, request.headers.get("authorization"));
     })
     .get(`${BASE}/agents`, () => list(agents.list().map((a) => a.agent)), {
       detail: { tags, summary: "List agents in all namespaces" },

@@ -56,8 +56,9 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
   const { secrets, tokens } = deps;
   const list = (rows: SecretRow[]) => ({ apiVersion: "v1", kind: "SecretList", items: rows.map(secretObject) });
   return new Elysia({ name: "secrets" })
+    // Local to this plugin's routes: every one of them needs the admin token.
     .onBeforeHandle(({ request }) => {
-      if (new URL(request.url).pathname.startsWith(`${BASE}/`)) requireAdmin(tokens, request.headers.get("authorization"));
+      requireAdmin(tokens, request.headers.get("authorization"));
     })
     .get(`${BASE}/secrets`, () => list(secrets.list()), { detail: { tags, summary: "List secrets in all namespaces" } })
     .get(`${BASE}/namespaces/:namespace/secrets`, ({ params }) => list(secrets.list(checkLabel("namespace", params.namespace))), {

@@ -252,6 +252,13 @@ describe("read API authentication", () => {
       expect((await read(path, server.token)).status).toBe(200);
     }
     expect((await read(`/agents/nope-run-00000000?namespace=default`)).status).toBe(404);
+    // A namespace token may start and list sessions in its namespace, and manage nothing else.
+    const startWith = (token: string) =>
+      fetch(`${server.url}/apis/pai.io/v1/namespaces/default/sessions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ agentDefinition: "echo", title: "ns token" }) });
+    expect((await startWith(nsToken)).status).toBe(201);
+    expect((await startWith(otherToken)).status).toBe(403);
+    expect((await read("/apis/pai.io/v1/namespaces/default/sessions")).status).toBe(200);
+    expect((await read("/apis/pai.io/v1/namespaces/default/agents")).status).toBe(403);
     expect((await read(`/agents/nope/events?namespace=default`)).status).toBe(404);
   });
 });
