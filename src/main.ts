@@ -27,4 +27,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv.slice(2));
-if (code !== -1) process.exit(code);
+// Not process.exit(): output written to a pipe may still be on its way, and exit would cut it off.
+// With nothing left to do, the process ends by itself with this code.
+if (code !== -1) process.exitCode = code;

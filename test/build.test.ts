@@ -24,14 +24,17 @@ async function serve(): Promise<void> {
   const proc = (server = Bun.spawn([bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir], { cwd, env, stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
   let logs = "";
   const decoder = new TextDecoder();
-  const listening = (async () => {
-    for await (const chunk of proc.stderr) {
-      logs += decoder.decode(chunk, { stream: true });
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(logs);
-      if (m) return Number(m[1]);
-    }
-    throw new Error(`the binary exited before listening:\n${logs}`);
-  })();
+  // Keeps reading stderr for the server's whole life: a closed pipe would kill it on its next log line.
+  const listening = new Promise<number>((resolve, reject) => {
+    (async () => {
+      for await (const chunk of proc.stderr) {
+        logs += decoder.decode(chunk, { stream: true });
+        const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(logs);
+        if (m) resolve(Number(m[1]));
+      }
+      reject(new Error(`the binary exited before listening:\n${logs}`));
+    })();
+  });
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the binary did not listen in 10 s:\n${logs}`)), 10_000));
   port = await Promise.race([listening, timeout]);
   url = `http://127.0.0.1:${port}`;
@@ -111,5 +114,17 @@ describe("the compiled binary, copied out of the repo", () => {
     }, 5000, "Webhook URL line");
     expect(got.stdout).toMatch(line);
     expect(got.stdout).toContain(`localhost:${port}/`);
+  });
+
+  test("a webhook POST with wait runs a session in a child of the binary itself and returns the reply", async () => {
+    const got = await cli(["get", "agent-def", "binary-echo", "-o", "json"]);
+    expect(got).toMatchObject({ code: 0, stderr: "" });
+    const agent = JSON.parse(got.stdout) as { status: { webhookUrl: string } };
+    const hook = agent.status.webhookUrl.replace(/^http:\/\/localhost:\d+/, url);
+    const res = await fetch(hook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: "hello from the binary", wait: 30 }) });
+    expect(await res.json()).toMatchObject({ agentDefinition: "binary-echo", response: "hello from the binary", phase: "Complete" });
+    const run = await cli(["run", "binary-echo", "and", "from", "pai", "run", "--wait"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("and from pai run\n");
   });
 });
