@@ -59,6 +59,9 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
     port: cfg.port,
     hostname: cfg.host,
     maxRequestBodySize: cfg.maxBodyBytes,
+    // Elysia's defaults would let a second server bind the same port and split the traffic.
+    reusePort: false,
+    development: false,
   });
   const port = app.server!.port;
   const localHost = cfg.host === "0.0.0.0" || cfg.host === "::" ? "127.0.0.1" : cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;

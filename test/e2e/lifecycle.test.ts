@@ -144,3 +144,16 @@ describe("npx pai", () => {
     expect(await bad.exited).toBe(2);
   });
 });
+
+describe("one port, one server", () => {
+  test("a second server on a port in use fails fast with a message instead of sharing it", async () => {
+    const first = await startServer();
+    try {
+      const r = await runCli(["serve", "--port", String(first.port), "--host", "127.0.0.1", "--data-dir", tempDir()]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`error: port ${first.port} is already in use (pass --port or set PAI_PORT)`);
+    } finally {
+      await first.stop();
+    }
+  });
+});
