@@ -1,6 +1,7 @@
 /** Agent rows: prepared statements for the lookups the controller and webhooks make often. */
 import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./db";
+import { lazy } from "../lib/lazy";
 import { agents } from "./schema.sql";
 import type { Agent, AgentSpec, AgentStatus } from "../domain/agent";
 import { API_VERSION, AGENT_KIND } from "../domain/agent";
@@ -35,15 +36,17 @@ export function rowToAgent(r: AgentRow): StoredAgent {
 }
 
 export function createAgentRepo(db: Db) {
-  const byKey = db
+  const byKey = lazy(() =>
+    db
     .select()
     .from(agents)
     .where(and(eq(agents.namespace, sql.placeholder("namespace")), eq(agents.name, sql.placeholder("name"))))
-    .prepare();
+    .prepare()
+  );
 
   return {
     get(namespace: string, name: string): StoredAgent | undefined {
-      const row = byKey.get({ namespace, name });
+      const row = byKey().get({ namespace, name });
       return row ? rowToAgent(row) : undefined;
     },
     list(namespace?: string): StoredAgent[] {

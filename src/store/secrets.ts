@@ -1,20 +1,23 @@
 /** Secret rows: webhook tokens the controller makes, and secrets users store for secretRef. */
 import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./db";
+import { lazy } from "../lib/lazy";
 import { secrets } from "./schema.sql";
 
 export type SecretRow = typeof secrets.$inferSelect;
 
 export function createSecretRepo(db: Db) {
-  const byKey = db
+  const byKey = lazy(() =>
+    db
     .select()
     .from(secrets)
     .where(and(eq(secrets.namespace, sql.placeholder("namespace")), eq(secrets.name, sql.placeholder("name"))))
-    .prepare();
+    .prepare()
+  );
 
   return {
     get(namespace: string, name: string): SecretRow | undefined {
-      return byKey.get({ namespace, name });
+      return byKey().get({ namespace, name });
     },
     list(namespace?: string): SecretRow[] {
       const q = db.select().from(secrets);

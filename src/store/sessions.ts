@@ -4,6 +4,7 @@
  */
 import { and, asc, desc, eq, gt, sql } from "drizzle-orm";
 import type { Db } from "./db";
+import { lazy } from "../lib/lazy";
 import { sessionEvents, sessions, webhookDeliveries } from "./schema.sql";
 import type { Session, SessionEvent } from "../domain/session";
 import type { AgentSpec } from "../domain/agent";
@@ -34,16 +35,20 @@ export function rowToSession(r: SessionRow): Session {
 }
 
 export function createSessionRepo(db: Db) {
-  const byKey = db
+  const byKey = lazy(() =>
+    db
     .select()
     .from(sessions)
     .where(and(eq(sessions.namespace, sql.placeholder("namespace")), eq(sessions.name, sql.placeholder("name"))))
-    .prepare();
+    .prepare()
+  );
   // The hottest write (one per accepted webhook): a plain bun:sqlite statement, with the spec's JSON
   // made once per agent version instead of once per session (measured in bench/webhooks.ts).
-  const insertSession = db.$client.prepare(
-    `INSERT INTO sessions (namespace, name, uid, agent_definition, generation, spec, title, env, origin, phase, payload, callback_url, callback_state, seq, created_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)`,
+  const insertSession = lazy(() =>
+    db.$client.prepare(
+      `INSERT INTO sessions (namespace, name, uid, agent_definition, generation, spec, title, env, origin, phase, payload, callback_url, callback_state, seq, created_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)`,
+    ),
   );
   const specJson = new WeakMap<object, string>();
   const jsonOfSpec = (spec: object) => {
@@ -51,7 +56,8 @@ export function createSessionRepo(db: Db) {
     if (text === undefined) specJson.set(spec, (text = JSON.stringify(spec)));
     return text;
   };
-  const insertEvent = db
+  const insertEvent = lazy(() =>
+    db
     .insert(sessionEvents)
     .values({
       namespace: sql.placeholder("namespace"),
@@ -61,15 +67,19 @@ export function createSessionRepo(db: Db) {
       content: sql.placeholder("content"),
       timestamp: sql.placeholder("timestamp"),
     })
-    .prepare();
-  const eventsAfter = db
+    .prepare()
+  );
+  const eventsAfter = lazy(() =>
+    db
     .select()
     .from(sessionEvents)
     .where(and(eq(sessionEvents.namespace, sql.placeholder("namespace")), eq(sessionEvents.session, sql.placeholder("session")), gt(sessionEvents.id, sql.placeholder("after"))))
     .orderBy(asc(sessionEvents.id))
     .limit(sql.placeholder("limit"))
-    .prepare();
-  const eventsOfTypeAfter = db
+    .prepare()
+  );
+  const eventsOfTypeAfter = lazy(() =>
+    db
     .select()
     .from(sessionEvents)
     .where(
@@ -82,13 +92,17 @@ export function createSessionRepo(db: Db) {
     )
     .orderBy(asc(sessionEvents.id))
     .limit(sql.placeholder("limit"))
-    .prepare();
-  const lastEventId = db
+    .prepare()
+  );
+  const lastEventId = lazy(() =>
+    db
     .select({ id: sql<number>`coalesce(max(${sessionEvents.id}), 0)` })
     .from(sessionEvents)
     .where(and(eq(sessionEvents.namespace, sql.placeholder("namespace")), eq(sessionEvents.session, sql.placeholder("session"))))
-    .prepare();
-  const findDelivery = db
+    .prepare()
+  );
+  const findDelivery = lazy(() =>
+    db
     .select({ session: webhookDeliveries.session })
     .from(webhookDeliveries)
     .where(
@@ -98,25 +112,30 @@ export function createSessionRepo(db: Db) {
         eq(webhookDeliveries.deliveryId, sql.placeholder("deliveryId")),
       ),
     )
-    .prepare();
-  const pendingInAgent = db
+    .prepare()
+  );
+  const pendingInAgent = lazy(() =>
+    db
     .select({ n: sql<number>`count(*)` })
     .from(sessions)
     .where(and(eq(sessions.namespace, sql.placeholder("namespace")), eq(sessions.agentDefinition, sql.placeholder("agent")), eq(sessions.phase, "Pending")))
-    .prepare();
-  const maxSeq = db.select({ seq: sql<number>`coalesce(max(${sessions.seq}), 0)` }).from(sessions).prepare();
+    .prepare()
+  );
+  const maxSeq = lazy(() =>
+    db.select({ seq: sql<number>`coalesce(max(${sessions.seq}), 0)` }).from(sessions).prepare()
+  );
 
   const toEvent = (r: typeof sessionEvents.$inferSelect): SessionEvent => ({ id: r.id, type: r.type, content: r.content, timestamp: r.timestamp });
 
   return {
     get(namespace: string, name: string): Session | undefined {
-      const r = byKey.get({ namespace, name });
+      const r = byKey().get({ namespace, name });
       return r ? rowToSession(r) : undefined;
     },
-    maxSeq: () => maxSeq.get()!.seq,
-    pendingCount: (namespace: string, agent: string) => pendingInAgent.get({ namespace, agent })!.n,
+    maxSeq: () => maxSeq().get()!.seq,
+    pendingCount: (namespace: string, agent: string) => pendingInAgent().get({ namespace, agent })!.n,
     insert(s: Session & { seq: number }) {
-      insertSession.run(
+      insertSession().run(
         s.namespace,
         s.name,
         s.uid,
@@ -136,7 +155,7 @@ export function createSessionRepo(db: Db) {
     },
     /** The session an earlier delivery with this id started, if any. */
     findDelivery(namespace: string, agent: string, deliveryId: string): string | undefined {
-      return findDelivery.get({ namespace, agent, deliveryId })?.session;
+      return findDelivery().get({ namespace, agent, deliveryId })?.session;
     },
     insertDelivery(namespace: string, agent: string, deliveryId: string, session: string, createdAt: string) {
       db.insert(webhookDeliveries).values({ namespace, agent, deliveryId, session, createdAt }).run();
@@ -149,13 +168,13 @@ export function createSessionRepo(db: Db) {
       db.update(sessions).set(values).where(and(eq(sessions.namespace, namespace), eq(sessions.name, name))).run();
     },
     appendEvent(namespace: string, session: string, e: SessionEvent) {
-      insertEvent.run({ namespace, session, id: e.id, type: e.type, content: e.content, timestamp: e.timestamp });
+      insertEvent().run({ namespace, session, id: e.id, type: e.type, content: e.content, timestamp: e.timestamp });
     },
     events(namespace: string, session: string, opts: { after?: number; limit?: number; type?: string } = {}): SessionEvent[] {
       const args = { namespace, session, after: opts.after ?? 0, limit: opts.limit ?? -1 };
-      return (opts.type ? eventsOfTypeAfter.all({ ...args, type: opts.type }) : eventsAfter.all(args)).map(toEvent);
+      return (opts.type ? eventsOfTypeAfter().all({ ...args, type: opts.type }) : eventsAfter().all(args)).map(toEvent);
     },
-    lastEventId: (namespace: string, session: string) => lastEventId.get({ namespace, session })!.id,
+    lastEventId: (namespace: string, session: string) => lastEventId().get({ namespace, session })!.id,
     /** Sessions in a phase, oldest first. */
     inPhase(phase: string): Session[] {
       return db.select().from(sessions).where(eq(sessions.phase, phase)).orderBy(asc(sessions.seq)).all().map(rowToSession);

@@ -1,15 +1,18 @@
 /** PaiAccessTokens, stored only as sha256 hashes; lookup by hash is the authentication hot path. */
 import { eq, and, isNull, sql } from "drizzle-orm";
 import type { Db } from "./db";
+import { lazy } from "../lib/lazy";
 import { accessTokens } from "./schema.sql";
 
 export type TokenRow = typeof accessTokens.$inferSelect;
 
 export function createTokenRepo(db: Db) {
-  const byHash = db.select().from(accessTokens).where(eq(accessTokens.hash, sql.placeholder("hash"))).prepare();
+  const byHash = lazy(() =>
+    db.select().from(accessTokens).where(eq(accessTokens.hash, sql.placeholder("hash"))).prepare()
+  );
   return {
     byHash(hash: string): TokenRow | undefined {
-      return byHash.get({ hash });
+      return byHash().get({ hash });
     },
     insert(row: TokenRow) {
       db.insert(accessTokens).values(row).run();
