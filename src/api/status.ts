@@ -3,6 +3,7 @@
  * generic message (the cause goes to the log, never to the caller).
  */
 import { DomainError, InvalidError } from "../domain/errors";
+import type { Logger } from "../lib/log";
 
 export interface StatusBody {
   kind: "Status";
@@ -27,5 +28,33 @@ export function statusOf(err: DomainError): StatusBody {
 }
 
 export function jsonResponse(body: unknown, status = 200, headers?: Record<string, string>): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+  return Response.json(body, headers ? { status, headers } : { status });
+}
+
+/**
+ * Any error as a response: domain errors with their status and message, Elysia's own (no route,
+ * unparseable body, schema) as 4xx, anything else as a 500 whose cause goes to the log only.
+ */
+export function errorResponse(error: unknown, request: Request, log: Logger, code?: string | number): Response {
+  if (error instanceof DomainError) return jsonResponse(statusOf(error), error.status, error.headers);
+  switch (code) {
+    case "NOT_FOUND":
+      return jsonResponse(failure(404, "NotFound", `no route for ${request.method} ${new URL(request.url).pathname}`), 404);
+    case "PARSE": {
+      const cause = (error as Error).cause;
+      if (cause instanceof DomainError) return jsonResponse(statusOf(cause), cause.status);
+      return jsonResponse(failure(400, "BadRequest", "request body is not valid JSON"), 400);
+    }
+    case "VALIDATION": {
+      const all = (error as { all?: { path?: string; summary?: string; message?: string }[] }).all ?? [];
+      const causes = all.map((e) => ({ field: (e.path ?? "").replace(/^\//, "").replace(/\//g, "."), message: e.summary ?? e.message ?? "invalid" }));
+      const message = causes.length ? causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message)).join("; ") : "invalid request";
+      return jsonResponse(failure(400, "BadRequest", message, { causes }), 400);
+    }
+  }
+  const status = (error as { status?: number } | null)?.status;
+  if (typeof status === "number" && status >= 400 && status < 500)
+    return jsonResponse(failure(status, "BadRequest", (error as Error).message ?? "bad request"), status);
+  log.error("unhandled error", { method: request.method, path: new URL(request.url).pathname, error: (error as Error)?.stack ?? String(error) });
+  return jsonResponse(failure(500, "InternalError", "internal error; see the server log"), 500);
 }

@@ -31,12 +31,10 @@ export interface WebhookRequest {
   method: "GET" | "POST";
   headers: Headers;
   body: string;
-  /** The TCP peer's address. */
-  peer: string;
-  /** Aborted when the caller hangs up. */
-  signal?: AbortSignal;
-  /** Called before blocking in wait mode. */
-  onWait?: () => void;
+  /** The TCP peer's address (asked only when the agent has allowCIDRs). */
+  peer: () => string;
+  /** Called before blocking in wait mode; returns a signal aborted when the caller hangs up. */
+  onWait?: () => AbortSignal | undefined;
 }
 
 export type WebhookReply =
@@ -88,7 +86,7 @@ export function createWebhookService(deps: {
     if (!agent || !hasWebhook(agent.spec)) throw new NotFoundError(`no agent "${req.name}" with a webhook trigger in namespace "${req.namespace}"`);
     const trigger = triggerOf(agent);
     if (trigger.allowCIDRs?.length) {
-      const ip = clientIp(req.peer, req.headers.get("x-forwarded-for"), deps.trustedProxies);
+      const ip = clientIp(req.peer(), req.headers.get("x-forwarded-for"), deps.trustedProxies);
       const allow = trigger.allowCIDRs.map((c) => parseCidr(c)!).filter(Boolean);
       if (!ipAllowed(ip, allow)) throw new ForbiddenError(`requests from ${ip} are not allowed by this agent's allowCIDRs`);
     }
@@ -154,8 +152,7 @@ export function createWebhookService(deps: {
         });
     const base = { session: session.name, agentDefinition: session.agentDefinition };
     if (!inv.waitSeconds) return base;
-    req.onWait?.();
-    return waitReply(session, inv.waitSeconds, req.signal);
+    return waitReply(session, inv.waitSeconds, req.onWait?.());
   }
 
   async function waitReply(session: Session, seconds: number, signal?: AbortSignal): Promise<WebhookReply> {

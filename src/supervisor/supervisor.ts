@@ -15,6 +15,7 @@ import type { SessionService } from "../service/sessions";
 import type { ModelCredentials } from "../harness/models/types";
 import { childEnv } from "./env";
 import type { HarnessMessage, StartMessage } from "./protocol";
+import { PendingQueue } from "./queue";
 
 export interface SupervisorDeps {
   sessions: SessionService;
@@ -55,24 +56,20 @@ const key = (s: { namespace: string; name: string }) => `${s.namespace}/${s.name
 export function createSupervisor(deps: SupervisorDeps) {
   const { sessions, log } = deps;
   const graceMs = deps.graceMs ?? 5000;
-  const queue: Session[] = [];
+  const queue = new PendingQueue();
   const running = new Map<string, Run>();
   const perAgent = new Map<string, number>();
   const exited = new Set<Promise<unknown>>();
   let stopping = false;
 
-  const agentKey = (s: Session) => `${s.namespace}/${s.agentDefinition}`;
+  const agentKey = PendingQueue.agentKey;
 
   function schedule() {
     if (stopping) return;
-    for (let i = 0; i < queue.length && running.size < deps.maxSessions; ) {
-      const s = queue[i]!;
-      const limit = s.spec.maxConcurrentSessions ?? Infinity;
-      if ((perAgent.get(agentKey(s)) ?? 0) >= limit) {
-        i++;
-        continue;
-      }
-      queue.splice(i, 1);
+    const canRun = (k: string, s: Session) => (perAgent.get(k) ?? 0) < (s.spec.maxConcurrentSessions ?? Infinity);
+    while (running.size < deps.maxSessions) {
+      const s = queue.take(canRun);
+      if (!s) return;
       spawn(s);
     }
   }
@@ -186,7 +183,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       await sessions.finish(s, { phase: Phase.Error, response: lastResponse(s), error: "interrupted by server restart" });
     }
     if (stale.length) log.warn("ended sessions interrupted by a restart", { count: stale.length });
-    queue.push(...sessions.inPhase(Phase.Pending));
+    for (const s of sessions.inPhase(Phase.Pending)) queue.push(s);
   }
 
   function lastResponse(s: Session): string | null {
@@ -198,9 +195,7 @@ export function createSupervisor(deps: SupervisorDeps) {
   async function cancel(namespace: string, name: string): Promise<Session> {
     const s = sessions.get(namespace, name);
     if (isFinal(s.phase)) throw new ConflictError(`session "${name}" already finished (${s.phase})`);
-    const i = queue.findIndex((q) => q.namespace === namespace && q.name === name);
-    if (i >= 0) {
-      queue.splice(i, 1);
+    if (queue.remove(namespace, name, s.agentDefinition)) {
       return sessions.finish(s, { phase: Phase.Cancelled, response: null, error: "cancelled" });
     }
     const run = running.get(`${namespace}/${name}`);
@@ -228,7 +223,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       await Promise.allSettled([...exited]);
       sessions.flush();
     },
-    stats: () => ({ running: running.size, queued: queue.length }),
+    stats: () => ({ running: running.size, queued: queue.size }),
     pids: () => [...running.values()].map((r) => r.proc.pid),
   };
 }
