@@ -129,7 +129,9 @@ export function createSupervisor(deps: SupervisorDeps) {
   }
 
   function onMessage(run: Run, msg: HarnessMessage) {
-    if (!run || isFinal(run.session.phase)) return;
+    // Once the supervisor stops a session (deadline, cancel, shutdown), what the child still says
+    // (typically that its model call was aborted) is noise beside the real reason.
+    if (!run || run.stopReason || isFinal(run.session.phase)) return;
     if (msg.type === "event") {
       // The closing event is the supervisor's alone, so it is written exactly once.
       if (msg.event.type === EventType.StatusClosed) return;
@@ -165,7 +167,9 @@ export function createSupervisor(deps: SupervisorDeps) {
       const tail = run.stderr.trim().split("\n").slice(-3).join(" | ");
       error = `harness exited unexpectedly (${signal ? `killed by ${signal}` : `exit code ${code}`})${tail ? `: ${tail}` : ""}`;
     }
-    if (phase === Phase.Error && error && !run.result?.error) sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: error });
+    // The harness reports its own errors; the supervisor reports the ones it saw or caused.
+    const harnessReported = !run.stopReason && run.result;
+    if (phase === Phase.Error && error && !harnessReported) sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: error });
     running.delete(key(s));
     removeIfEmpty(join(deps.workDir, s.namespace, s.name));
     perAgent.set(agentKey(s), (perAgent.get(agentKey(s)) ?? 1) - 1);

@@ -142,8 +142,10 @@ describe("limits, deadline and cancellation", () => {
     const done = await waitPhase(name, ["Error", "Complete"], 10_000);
     expect(done.phase).toBe("Error");
     expect(done.error).toBe("deadline exceeded: the session ran longer than its timeout of 1 s");
-    const last = (await events(name)).events.at(-1)!;
-    expect(last).toMatchObject({ type: "session.status_closed", content: { phase: "Error" } });
+    const all = (await events(name)).events;
+    expect(all.map((e) => e.type)).toEqual(["session.status_running", "session.error", "session.status_closed"]);
+    expect(all[1]!.content).toEqual({ message: "deadline exceeded: the session ran longer than its timeout of 1 s" });
+    expect(all.at(-1)).toMatchObject({ type: "session.status_closed", content: { phase: "Error", reason: "deadline exceeded: the session ran longer than its timeout of 1 s" } });
   });
 
   test("cancel ends a running session Cancelled; cancelling again is a 409", async () => {
@@ -155,6 +157,7 @@ describe("limits, deadline and cancellation", () => {
     expect(cancel.status).toBe(200);
     expect(((await cancel.json()) as { phase: string }).phase).toBe("Cancelled");
     const all = (await events(name)).events;
+    expect(all.map((e) => e.type)).toEqual(["session.status_running", "session.status_closed"]);
     expect(all.at(-1)).toMatchObject({ type: "session.status_closed", content: { phase: "Cancelled" } });
     const again = await fetch(`${server.url}/agents/${name}/cancel?namespace=default`, { method: "POST", headers: { authorization: `Bearer ${nsToken}` } });
     expect(again.status).toBe(409);
