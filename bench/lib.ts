@@ -190,3 +190,33 @@ export function formatReport(r: Report): string {
 export const serveCommand = (bin: string, port: number, dataDir: string, extra: string[] = []) => [
   bin, "serve", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, ...extra,
 ];
+
+/** A fake Anthropic API on 127.0.0.1 whose POST /v1/messages never answers until `stop()` (or the client leaves). */
+export function hangingModel() {
+  let received = 0;
+  const waiting = new Set<() => void>();
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0, // no idle timeout: the requests hang on purpose
+    async fetch(req) {
+      if (req.method !== "POST" || new URL(req.url).pathname !== "/v1/messages") return new Response("not found", { status: 404 });
+      await req.arrayBuffer();
+      received++;
+      await new Promise<void>((resolve) => {
+        waiting.add(resolve);
+        req.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      return Response.json({ type: "error", error: { type: "overloaded_error", message: "the benchmark ended" } }, { status: 529 });
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    received: () => received,
+    async stop() {
+      for (const release of waiting) release();
+      waiting.clear();
+      await server.stop(true);
+    },
+  };
+}

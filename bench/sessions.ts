@@ -21,6 +21,7 @@ import { createLogger } from "../src/lib/log";
 import {
   childPids, freePort, mb, median, memory, ms, msUntilOk, percentile, serveCommand, spawnChild, track,
   type BenchContext, type Report,
+  hangingModel,
 } from "./lib";
 
 const SPAWN_AIM_MS = 5;
@@ -329,36 +330,6 @@ export async function harnessMemory(ctx: BenchContext): Promise<Report> {
 }
 
 // ---- 4. the server with 50 sessions running -----------------------------------------------------
-
-/** A fake Anthropic API on 127.0.0.1 whose POST /v1/messages never answers until `stop()` (or the client leaves). */
-function hangingModel() {
-  let received = 0;
-  const waiting = new Set<() => void>();
-  const server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    idleTimeout: 0, // no idle timeout: the requests hang on purpose
-    async fetch(req) {
-      if (req.method !== "POST" || new URL(req.url).pathname !== "/v1/messages") return new Response("not found", { status: 404 });
-      await req.arrayBuffer();
-      received++;
-      await new Promise<void>((resolve) => {
-        waiting.add(resolve);
-        req.signal.addEventListener("abort", () => resolve(), { once: true });
-      });
-      return Response.json({ type: "error", error: { type: "overloaded_error", message: "the benchmark ended" } }, { status: 529 });
-    },
-  });
-  return {
-    url: `http://127.0.0.1:${server.port}`,
-    received: () => received,
-    async stop() {
-      for (const release of waiting) release();
-      waiting.clear();
-      await server.stop(true);
-    },
-  };
-}
 
 /** The server's children and their memory now (a child may exit while it is read). */
 function childrenMemory(pid: number): { count: number; rss: number } {

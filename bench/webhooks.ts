@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildBinary } from "../build";
 import type { LoadResult } from "./load";
-import { freePort, median, ms, msUntilOk, percentile, serveCommand, spawnChild, track, type BenchContext, type Child, type Report } from "./lib";
+import { freePort, hangingModel, median, ms, msUntilOk, percentile, serveCommand, spawnChild, track, type BenchContext, type Child, type Report } from "./lib";
 
 const ACCEPT_AIM = 0.5;
 const CONNECTIONS = 64;
@@ -166,31 +166,6 @@ interface PaiRound extends Load {
   complete: number;
   /** "UNIQUE constraint failed: sessions…" lines in the server's log: session names drawn twice. */
   collisions: number;
-}
-
-/** A fake Anthropic API whose POST /v1/messages never answers until `stop()` (or the client leaves). */
-function hangingModel() {
-  const waiting = new Set<() => void>();
-  const server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    idleTimeout: 0,
-    async fetch(req) {
-      await req.arrayBuffer();
-      await new Promise<void>((resolve) => {
-        waiting.add(resolve);
-        req.signal.addEventListener("abort", () => resolve(), { once: true });
-      });
-      return Response.json({ type: "error", error: { type: "overloaded_error", message: "the benchmark ended" } }, { status: 529 });
-    },
-  });
-  return {
-    url: `http://127.0.0.1:${server.port}`,
-    async stop() {
-      for (const release of waiting) release();
-      await server.stop(true);
-    },
-  };
 }
 
 async function rawRound(ctx: BenchContext, bin: string): Promise<Load> {
