@@ -31,6 +31,11 @@ export function jsonResponse(body: unknown, status = 200, headers?: Record<strin
   return Response.json(body, headers ? { status, headers } : { status });
 }
 
+/** A request path fit for the log: the token part of a webhook URL is replaced. */
+export function safePath(request: Request): string {
+  return new URL(request.url).pathname.replace(/^(\/webhooks\/[^/]+\/[^/]+\/)[^/]+/, "$1***");
+}
+
 /**
  * Any error as a response: domain errors with their status and message, Elysia's own (no route,
  * unparseable body, schema) as 4xx, anything else as a 500 whose cause goes to the log only.
@@ -39,7 +44,7 @@ export function errorResponse(error: unknown, request: Request, log: Logger, cod
   if (error instanceof DomainError) return jsonResponse(statusOf(error), error.status, error.headers);
   switch (code) {
     case "NOT_FOUND":
-      return jsonResponse(failure(404, "NotFound", `no route for ${request.method} ${new URL(request.url).pathname}`), 404);
+      return jsonResponse(failure(404, "NotFound", `no route for ${request.method} ${safePath(request)}`), 404);
     case "PARSE": {
       const cause = (error as Error).cause;
       if (cause instanceof DomainError) return jsonResponse(statusOf(cause), cause.status);
@@ -52,9 +57,15 @@ export function errorResponse(error: unknown, request: Request, log: Logger, cod
       return jsonResponse(failure(400, "BadRequest", message, { causes }), 400);
     }
   }
+  const sqlite = (error as { code?: unknown } | null)?.code;
+  if (typeof sqlite === "string" && /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN)/.test(sqlite)) {
+    // The store cannot take the write (disk full, I/O error, locked): nothing was accepted; retry later.
+    log.error("store unavailable", { method: request.method, path: safePath(request), code: sqlite, error: (error as Error).message });
+    return jsonResponse(failure(503, "ServiceUnavailable", "the server cannot store this right now; nothing was accepted, retry later"), 503, { "retry-after": "5" });
+  }
   const status = (error as { status?: number } | null)?.status;
   if (typeof status === "number" && status >= 400 && status < 500)
     return jsonResponse(failure(status, "BadRequest", (error as Error).message ?? "bad request"), status);
-  log.error("unhandled error", { method: request.method, path: new URL(request.url).pathname, error: (error as Error)?.stack ?? String(error) });
+  log.error("unhandled error", { method: request.method, path: safePath(request), error: (error as Error)?.stack ?? String(error) });
   return jsonResponse(failure(500, "InternalError", "internal error; see the server log"), 500);
 }
