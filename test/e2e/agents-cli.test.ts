@@ -3,7 +3,7 @@
  * real server: apply, get (line, yaml, table), delete, token rotation, webhook trigger removal.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { agentYaml, eventually, startServer, tempDir, WEBHOOK_LINE, type TestServer } from "../helpers";
@@ -218,5 +218,48 @@ describe("pai create token", () => {
     const r = await server.cli(["get", "agent-defs"], { env: { PAI_TOKEN: "pai_wrong" } });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("invalid or revoked token");
+  });
+});
+
+describe("more CLI verbs", () => {
+  test("pai delete -f deletes the agents a file defines", async () => {
+    const file = writeManifest("pair.yaml", `${agentYaml("first")}---\n${agentYaml("second")}`);
+    expect((await server.cli(["apply", "-f", file])).stdout).toBe("agent-def/first created\nagent-def/second created\n");
+    const del = await server.cli(["delete", "-f", file]);
+    expect(del).toMatchObject({ code: 0, stdout: 'agent-def "first" deleted\nagent-def "second" deleted\n' });
+    expect((await server.cli(["get", "agent-def", "first"])).code).toBe(1);
+  });
+
+  test("pai apply -f DIR applies every YAML file in it", async () => {
+    const dir = join(work, "many");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "a.yaml"), agentYaml("dir-a"));
+    writeFileSync(join(dir, "b.yml"), agentYaml("dir-b"));
+    writeFileSync(join(dir, "notes.txt"), "not yaml");
+    expect((await server.cli(["apply", "-f", dir])).stdout).toBe("agent-def/dir-a created\nagent-def/dir-b created\n");
+  });
+
+  test("secrets: create, list as a table, show, delete; tokens: revoke", async () => {
+    expect((await server.cli(["create", "secret", "gh", "--from-literal", "secret=s3", "--from-literal", "other=x"])).stdout).toBe('secret "gh" created\n');
+    const table = await server.cli(["get", "secrets"]);
+    expect(table.stdout).toMatch(/^NAME\s+TYPE\s+DATA\s+AGE$/m);
+    expect(table.stdout).toMatch(/^gh\s+Opaque\s+2\s+\d+s$/m);
+    expect((await server.cli(["create", "secret", "bad", "--from-literal", "novalue"])).stderr).toBe('error: --from-literal must be KEY=VALUE (got "novalue")\n');
+    expect((await server.cli(["delete", "secret", "gh"])).stdout).toBe('secret "gh" deleted\n');
+
+    const token = (await server.cli(["create", "token", "-n", "revoke-me"])).stdout.trim();
+    const id = JSON.parse((await server.cli(["get", "tokens", "-n", "revoke-me", "-o", "json"])).stdout).items[0].metadata.uid;
+    expect((await server.cli(["delete", "token", id, "-n", "revoke-me"])).stdout).toBe(`token "${id}" deleted\n`);
+    const res = await fetch(`${server.url}/agents/x?namespace=revoke-me`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(401);
+  });
+
+  test("help, and usage errors exit 2", async () => {
+    const help = await server.cli(["help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("pai apply -f FILE|DIR|-");
+    expect((await server.cli(["apply"])).code).toBe(2);
+    expect((await server.cli(["get", "agent-defs", "-o", "xml"])).stderr).toBe('error: -o must be yaml or json (got "xml")\n');
+    expect((await server.cli(["get", "agent-defs", "-n", "Bad_NS"])).code).toBe(2);
   });
 });
