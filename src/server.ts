@@ -15,6 +15,7 @@ import { credentialsFrom } from "./supervisor/env";
 import { selfCommand } from "./lib/self";
 import { createWebhookService } from "./service/webhooks";
 import { createCallbackService } from "./service/callbacks";
+import { Metrics } from "./lib/metrics";
 import { createController } from "./controller/controller";
 import { createApi } from "./api/app";
 import { writeContext } from "./config/context";
@@ -54,8 +55,18 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   const callbacks = createCallbackService({ sessions, secrets, log, allowPrivate: cfg.allowPrivateCallbacks, backoffMs: cfg.callbackBackoffMs });
   sessions.onFinished((s) => callbacks.enqueue(s));
 
+  const metrics = new Metrics();
+  const started = metrics.counter("pai_sessions_started_total", "Sessions started (webhooks, pai run, the API).");
+  const finished = metrics.counter("pai_sessions_finished_total", "Sessions ended, by final phase.");
+  sessions.onStarted(() => started());
+  sessions.onFinished((s) => finished({ phase: s.phase }));
+  metrics.gauge("pai_sessions_running", "Sessions running now.", () => supervisor.stats().running);
+  metrics.gauge("pai_sessions_pending", "Sessions waiting for a slot.", () => supervisor.stats().queued);
+  metrics.gauge("pai_agents", "Agents in the store.", () => agents.list().length);
+  metrics.gauge("process_resident_memory_bytes", "Resident memory of the server process.", () => process.memoryUsage.rss());
+
   let ready = false;
-  const app = createApi({ agents, secrets, tokens, sessions, supervisor, webhooks, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs }).listen({
+  const app = createApi({ agents, secrets, tokens, sessions, supervisor, webhooks, log, ready: () => ready, version, metrics, sseKeepAliveMs: cfg.sseKeepAliveMs }).listen({
     port: cfg.port,
     hostname: cfg.host,
     maxRequestBodySize: cfg.maxBodyBytes,

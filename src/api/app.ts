@@ -15,6 +15,7 @@ import { docsRoutes } from "./docs";
 import { healthRoutes } from "./health";
 import { secretRoutes } from "./secrets";
 import { errorResponse } from "./status";
+import type { Metrics } from "../lib/metrics";
 import { tokenRoutes } from "./tokens";
 import { nativeWebhookRoutes, webhookRoutes } from "./webhooks";
 import type { WebhookService } from "../service/webhooks";
@@ -29,15 +30,16 @@ export interface ApiDeps {
   log: Logger;
   ready: () => boolean;
   version: string;
+  metrics: Metrics;
   sseKeepAliveMs?: number;
 }
 
 export function createApi(deps: ApiDeps) {
   const { log } = deps;
-  const app: Elysia = new Elysia({ name: "pai", serve: { routes: nativeWebhookRoutes(deps.webhooks, log) as never } });
+  const app: Elysia = new Elysia({ name: "pai", serve: { routes: nativeWebhookRoutes(deps.webhooks, log, deps.metrics) as never } });
   return app
     .onError(({ code, error, request }) => errorResponse(error, request, log, code))
-    .use(healthRoutes({ ready: deps.ready }))
+    .use(healthRoutes(deps))
     .use(docsRoutes(deps.version, () => app))
     .use(webhookRoutes(deps))
     .use(agentRoutes(deps))

@@ -1,8 +1,22 @@
-/** Liveness and readiness. Ready means: store open, controller running, manifests applied once. */
+/**
+ * Liveness and readiness (ready: store open, controller running, manifests applied once), and
+ * Prometheus metrics, which any valid token may read.
+ */
 import { Elysia } from "elysia";
+import type { Metrics } from "../lib/metrics";
+import type { TokenService } from "../service/tokens";
+import { requirePrincipal } from "./auth";
 
-export function healthRoutes(deps: { ready: () => boolean }) {
+export function healthRoutes(deps: { ready: () => boolean; metrics: Metrics; tokens: TokenService }) {
   return new Elysia({ name: "health" })
+    .get(
+      "/metrics",
+      ({ request }) => {
+        requirePrincipal(deps.tokens, request.headers.get("authorization"));
+        return new Response(deps.metrics.text(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+      },
+      { detail: { tags: ["Health"], summary: "Prometheus metrics (any valid token: admin or a namespace's)" } },
+    )
     .get("/healthz", () => ({ status: "ok" }), { detail: { tags: ["Health"], summary: "Liveness" } })
     .get(
       "/readyz",

@@ -7,6 +7,7 @@
 import { Elysia } from "elysia";
 import type { Server } from "bun";
 import type { Logger } from "../lib/log";
+import type { Metrics } from "../lib/metrics";
 import type { WebhookService } from "../service/webhooks";
 import { errorResponse, jsonResponse } from "./status";
 
@@ -57,15 +58,34 @@ export function webhookHandler(webhooks: WebhookService) {
  * (+~15% accepts/s in bench/webhooks.ts). The Elysia routes below stay for the OpenAPI document
  * and for paths Bun's router does not match exactly (a trailing slash).
  */
-export function nativeWebhookRoutes(webhooks: WebhookService, log: Logger) {
+export function nativeWebhookRoutes(webhooks: WebhookService, log: Logger, metrics: Metrics) {
   const handle = webhookHandler(webhooks);
-  const route = (method: "GET" | "POST") => (request: Request & { params: Params }, server: Server<unknown>) =>
-    handle(method, request.params, request, server).catch((err) => errorResponse(err, request, log));
+  const count = countRequests(metrics);
+  const route = (method: "GET" | "POST") => async (request: Request & { params: Params }, server: Server<unknown>) =>
+    count(method, await handle(method, request.params, request, server).catch((err) => errorResponse(err, request, log)));
   return { [WEBHOOK_PATH]: { GET: route("GET"), POST: route("POST") } };
 }
 
-export function webhookRoutes(deps: { webhooks: WebhookService }) {
-  const handle = webhookHandler(deps.webhooks);
+/** pai_webhook_requests_total{method, code}: counted where the answer is made. */
+const counters = new WeakMap<Metrics, (method: string, res: Response) => Response>();
+export function countRequests(metrics: Metrics) {
+  let count = counters.get(metrics);
+  if (!count) {
+    const inc = metrics.counter("pai_webhook_requests_total", "Webhook requests by method and HTTP status code.");
+    count = (method, res) => {
+      inc({ method, code: String(res.status) });
+      return res;
+    };
+    counters.set(metrics, count);
+  }
+  return count;
+}
+
+export function webhookRoutes(deps: { webhooks: WebhookService; metrics: Metrics; log: Logger }) {
+  const run = webhookHandler(deps.webhooks);
+  const count = countRequests(deps.metrics);
+  const handle = async (method: "GET" | "POST", params: Params, request: Request, server: Server<unknown> | null | undefined) =>
+    count(method, await run(method, params, request, server).catch((err) => errorResponse(err, request, deps.log)));
   return new Elysia({ name: "webhooks" })
     .get(WEBHOOK_PATH, ({ params, request, server }) => handle("GET", params, request, server), {
       detail: { tags, summary: "Verification ping: 200 {ok: true} for a valid token; starts nothing", security: [] },

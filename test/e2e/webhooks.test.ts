@@ -456,3 +456,26 @@ describe("callbackUrl", () => {
     }
   });
 });
+
+describe("metrics", () => {
+  test("/metrics counts webhook answers by code and sessions by phase, for any valid token only", async () => {
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+    const wrong = urls["my-agent"]!.replace(/[0-9a-f]{64}$/, "0".repeat(64));
+    await fetch(wrong, { method: "POST", body: "{}" });
+    const done = (await (await post("my-agent", { title: "count me", wait: 30 })).json()) as { phase: string };
+    expect(done.phase).toBe("Complete");
+    const nsToken = (await server.cli(["create", "token", "-n", "default"])).stdout.trim();
+    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${nsToken}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+    const text = await res.text();
+    const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}"]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1] ?? NaN);
+    expect(value('pai_webhook_requests_total{code="200",method="POST"}')).toBeGreaterThan(10);
+    expect(value('pai_webhook_requests_total{code="401",method="POST"}')).toBeGreaterThanOrEqual(1);
+    expect(value('pai_sessions_finished_total{phase="Complete"}')).toBeGreaterThan(5);
+    expect(value("pai_sessions_started_total")).toBeGreaterThan(10);
+    expect(value("pai_agents")).toBeGreaterThan(5);
+    expect(value("process_resident_memory_bytes")).toBeGreaterThan(10_000_000);
+    expect(text).toContain("# TYPE pai_sessions_running gauge");
+  });
+});
