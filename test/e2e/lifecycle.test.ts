@@ -157,3 +157,28 @@ describe("one port, one server", () => {
     }
   });
 });
+
+describe("the Quick start", () => {
+  test("the example agents are served and the README's curl call answers as shown", async () => {
+    const pkg = await Bun.file(`${ROOT}/package.json`).json();
+    expect(pkg.scripts.start).toBe("bun src/main.ts serve --manifests manifests/examples --no-write-status");
+    const before = await Bun.file(`${ROOT}/manifests/examples/echo.yaml`).text();
+    const s = await startServer({ manifests: `${ROOT}/manifests/examples`, args: ["--no-write-status"] });
+    try {
+      const list = await s.cli(["get", "agent-defs"]);
+      expect(list.stdout).toMatch(/^echo\s+pai\/echo\s+yes\s+True/m);
+      expect(list.stdout).toMatch(/^my-agent\s+anthropic\/claude-sonnet-4-6,pai\/echo\s+yes\s+True/m);
+      const url = JSON.parse((await s.cli(["get", "agent-def", "echo", "-o", "json"])).stdout).status.webhookUrl.replace(/^http:\/\/localhost:\d+/, s.url);
+      const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"title": "what sound does a cow make?", "wait": 30}' });
+      expect(await res.json()).toEqual({ session: expect.stringMatching(/^echo-wh-[0-9a-f]{8}$/), agentDefinition: "echo", response: "what sound does a cow make?", phase: "Complete" });
+      // With no model key, my-agent falls back to pai/echo, so it answers too.
+      const mine = JSON.parse((await s.cli(["get", "agent-def", "my-agent", "-o", "json"])).stdout).status.webhookUrl.replace(/^http:\/\/localhost:\d+/, s.url);
+      const reply = await fetch(mine, { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"title": "hello", "wait": 30}' });
+      expect(await reply.json()).toMatchObject({ agentDefinition: "my-agent", response: "hello", phase: "Complete" });
+    } finally {
+      await s.stop();
+    }
+    // The tracked example files are left as they were: no token written into them.
+    expect(await Bun.file(`${ROOT}/manifests/examples/echo.yaml`).text()).toBe(before);
+  });
+});
