@@ -17,7 +17,7 @@ export function healthRoutes(deps: { ready: () => boolean; metrics: Metrics; tok
       },
       { detail: { tags: ["Health"], summary: "Prometheus metrics (any valid token: admin or a namespace's)" } },
     )
-    .get("/healthz", () => ({ status: "ok" }), { detail: { tags: ["Health"], summary: "Liveness" } })
+    .get("/healthz", () => ({ status: "ok" }), { detail: { tags: ["Health"], summary: "Liveness", security: [] } })
     .get(
       "/readyz",
       ({ set }) => {
@@ -25,6 +25,6 @@ export function healthRoutes(deps: { ready: () => boolean; metrics: Metrics; tok
         set.status = 503;
         return { status: "starting" };
       },
-      { detail: { tags: ["Health"], summary: "Readiness" } },
+      { detail: { tags: ["Health"], summary: "Readiness", security: [] } },
     );
 }
