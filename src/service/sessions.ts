@@ -5,7 +5,7 @@
 import type { Store } from "../store";
 import type { Agent } from "../domain/agent";
 import { BadRequestError, NotFoundError } from "../domain/errors";
-import { CallbackState, EventType, Phase, forbiddenEnvNames, isFinal, type EnvVar, type Session, type SessionEvent, type SessionOrigin } from "../domain/session";
+import { CallbackState, EventType, Phase, forbiddenEnvNames, type EnvVar, type Session, type SessionEvent, type SessionOrigin } from "../domain/session";
 import { createGroupCommit, type GroupCommit } from "../lib/group-commit";
 import { uuid } from "../lib/crypto";
 import type { Logger } from "../lib/log";
@@ -168,7 +168,6 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
     appendEvent,
     markRunning,
     finish,
-    isFinal,
     /** Called with each session right after its end is committed (callbacks go out then). */
     onFinished(fn: (s: Session) => void) {
       finished.add(fn);

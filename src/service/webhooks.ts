@@ -199,7 +199,7 @@ export function createWebhookService(deps: {
     }
   }
 
-  return { invoke, authorise };
+  return { invoke };
 }
 
 export type WebhookService = ReturnType<typeof createWebhookService>;

@@ -1,6 +1,6 @@
 /** `anthropic/<model>`: the Messages API through @anthropic-ai/sdk, streamed, with errors mapped to ModelError. */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
-import { FALLBACK_STATUS, isNetworkError, origin } from "./errors";
+import { toModelError, type ApiErrorInfo } from "./errors";
 import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream } from "./types";
 
 const DEFAULT_MAX_TOKENS = 4096;
@@ -55,7 +55,7 @@ export function createAnthropicModel(model: string, creds: ModelCredentials): Mo
           }
         }
       } catch (err) {
-        throw toModelError(err, id, apiKey, client.baseURL, req.signal);
+        throw toModelError(err, { id, apiKey, baseURL: client.baseURL, signal: req.signal }, SDK_ERRORS, describe);
       }
       // The SDK ends the iteration quietly when the request is aborted mid-stream.
       if (req.signal?.aborted) throw new ModelError(`${id}: aborted`, false);
@@ -66,26 +66,14 @@ export function createAnthropicModel(model: string, creds: ModelCredentials): Mo
   };
 }
 
-function toModelError(err: unknown, id: string, apiKey: string, baseURL: string, signal?: AbortSignal): ModelError {
-  if (err instanceof ModelError) return err;
-  const redact = (s: string) => (apiKey.length >= 8 ? s.split(apiKey).join("***") : s).slice(0, 1000);
-  if (err instanceof APIUserAbortError || signal?.aborted) return new ModelError(`${id}: aborted`, false);
-  if (err instanceof APIConnectionTimeoutError) return new ModelError(`${id}: request to ${origin(baseURL)} timed out`, true);
-  if (err instanceof APIConnectionError) {
-    const cause = err.cause instanceof Error ? err.cause.message : err.message;
-    return new ModelError(redact(`${id}: connection to ${origin(baseURL)} failed: ${cause}`), true);
-  }
-  if (err instanceof APIError) {
-    const status = err.status as number | undefined;
-    const head = [status, err.type].filter((x) => x != null).join(" ");
-    const detail = err.apiMessage ?? err.message.replace(/^\d+ /, "");
-    const fallback = status ? FALLBACK_STATUS(status) : err.type == null || FALLBACK_TYPES.has(err.type);
-    return new ModelError(redact(`${id}: ${head ? `${head}: ` : ""}${detail}`), fallback, status);
-  }
-  // A socket error while reading the stream is not wrapped by the SDK.
-  if (isNetworkError(err)) {
-    return new ModelError(redact(`${id}: connection to ${origin(baseURL)} failed while streaming: ${(err as Error).message.replace(/\. For more information.*$/, "")}`), true);
-  }
-  const unknown = new ModelError(`${id}: ${err instanceof Error ? err.message : String(err)}`, false);
-  return Object.assign(unknown, { cause: err });
+const SDK_ERRORS = { UserAbort: APIUserAbortError, ConnectionTimeout: APIConnectionTimeoutError, Connection: APIConnectionError, Api: APIError };
+
+function describe(e: Error): ApiErrorInfo {
+  const err = e as APIError;
+  return {
+    status: err.status as number | undefined,
+    kind: err.type,
+    detail: err.apiMessage ?? err.message.replace(/^\d+ /, ""),
+    fallbackWithoutStatus: err.type == null || FALLBACK_TYPES.has(err.type),
+  };
 }

@@ -1,6 +1,6 @@
 /** `openai/<model>`: Chat Completions through the openai SDK, streamed; works with OpenAI-compatible servers (Ollama, vLLM). */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
-import { FALLBACK_STATUS, isNetworkError, origin } from "./errors";
+import { toModelError, type ApiErrorInfo } from "./errors";
 import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream } from "./types";
 
 /** Error types sent inside a stream (no HTTP status) that are NOT worth trying the next model for. */
@@ -60,7 +60,7 @@ export function createOpenAIModel(model: string, creds: ModelCredentials): Model
           if (choice.finish_reason) out.stopReason = STOP_REASONS[choice.finish_reason] ?? choice.finish_reason;
         }
       } catch (err) {
-        throw toModelError(err, id, apiKey, client.baseURL, req.signal);
+        throw toModelError(err, { id, apiKey, baseURL: client.baseURL, signal: req.signal }, SDK_ERRORS, describe);
       }
       // The SDK ends the iteration quietly when the request is aborted mid-stream.
       if (req.signal?.aborted) throw new ModelError(`${id}: aborted`, false);
@@ -71,27 +71,15 @@ export function createOpenAIModel(model: string, creds: ModelCredentials): Model
   };
 }
 
-function toModelError(err: unknown, id: string, apiKey: string, baseURL: string, signal?: AbortSignal): ModelError {
-  if (err instanceof ModelError) return err;
-  const redact = (s: string) => (apiKey.length >= 8 ? s.split(apiKey).join("***") : s).slice(0, 1000);
-  if (err instanceof APIUserAbortError || signal?.aborted) return new ModelError(`${id}: aborted`, false);
-  if (err instanceof APIConnectionTimeoutError) return new ModelError(`${id}: request to ${origin(baseURL)} timed out`, true);
-  if (err instanceof APIConnectionError) {
-    const cause = err.cause instanceof Error ? err.cause.message : err.message;
-    return new ModelError(redact(`${id}: connection to ${origin(baseURL)} failed: ${cause}`), true);
-  }
-  if (err instanceof APIError) {
-    const status = err.status as number | undefined;
-    const kind = err.code ?? err.type;
-    const head = [status, kind].filter((x) => x != null).join(" ");
-    const body = err.error as { message?: unknown } | undefined;
-    const detail = typeof body?.message === "string" ? body.message : err.message.replace(/^\d+ /, "");
-    const fallback = status ? FALLBACK_STATUS(status) : !FINAL_TYPES.has(err.type ?? "");
-    return new ModelError(redact(`${id}: ${head ? `${head}: ` : ""}${detail}`), fallback, status);
-  }
-  if (isNetworkError(err)) {
-    return new ModelError(redact(`${id}: connection to ${origin(baseURL)} failed while streaming: ${(err as Error).message.replace(/\. For more information.*$/, "")}`), true);
-  }
-  const unknown = new ModelError(`${id}: ${err instanceof Error ? err.message : String(err)}`, false);
-  return Object.assign(unknown, { cause: err });
+const SDK_ERRORS = { UserAbort: APIUserAbortError, ConnectionTimeout: APIConnectionTimeoutError, Connection: APIConnectionError, Api: APIError };
+
+function describe(e: Error): ApiErrorInfo {
+  const err = e as APIError;
+  const body = err.error as { message?: unknown } | undefined;
+  return {
+    status: err.status as number | undefined,
+    kind: err.code ?? err.type,
+    detail: typeof body?.message === "string" ? body.message : err.message.replace(/^\d+ /, ""),
+    fallbackWithoutStatus: !FINAL_TYPES.has(err.type ?? ""),
+  };
 }
