@@ -66,7 +66,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   metrics.gauge("process_resident_memory_bytes", "Resident memory of the server process.", () => process.memoryUsage.rss());
 
   let ready = false;
-  const app = createApi({ agents, secrets, tokens, sessions, supervisor, webhooks, log, ready: () => ready, version, metrics, sseKeepAliveMs: cfg.sseKeepAliveMs }).listen({
+  const app = createApi({ agents, secrets, tokens, sessions, supervisor, webhooks, log, ready: () => ready, version, metrics, sseKeepAliveMs: cfg.sseKeepAliveMs, maxBodyBytes: cfg.maxBodyBytes }).listen({
     port: cfg.port,
     hostname: cfg.host,
     maxRequestBodySize: cfg.maxBodyBytes,

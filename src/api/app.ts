@@ -17,7 +17,8 @@ import { secretRoutes } from "./secrets";
 import { errorResponse } from "./status";
 import type { Metrics } from "../lib/metrics";
 import { tokenRoutes } from "./tokens";
-import { nativeWebhookRoutes, webhookRoutes } from "./webhooks";
+import { webhookRoutes } from "./webhooks";
+import { BodyBudget } from "./body";
 import type { WebhookService } from "../service/webhooks";
 
 export interface ApiDeps {
@@ -32,16 +33,23 @@ export interface ApiDeps {
   version: string;
   metrics: Metrics;
   sseKeepAliveMs?: number;
+  /** Largest request body (413 beyond). */
+  maxBodyBytes: number;
+  /** Bytes of webhook bodies held at once across the server (503 beyond). */
+  bodyBudget?: BodyBudget;
 }
+
+/** Default for the server-wide body budget: 64 request bodies of the largest size. */
+export const bodyBudgetFor = (maxBodyBytes: number) => new BodyBudget(64 * maxBodyBytes);
 
 export function createApi(deps: ApiDeps) {
   const { log } = deps;
-  const app: Elysia = new Elysia({ name: "pai", serve: { routes: nativeWebhookRoutes(deps.webhooks, log, deps.metrics) as never } });
+  const webhooks = webhookRoutes({ ...deps, bodyBudget: deps.bodyBudget ?? bodyBudgetFor(deps.maxBodyBytes) });
+  const app: Elysia = new Elysia({ name: "pai", serve: { routes: webhooks as never } });
   return app
     .onError(({ code, error, request }) => errorResponse(error, request, log, code))
     .use(healthRoutes(deps))
     .use(docsRoutes(deps.version, () => app))
-    .use(webhookRoutes(deps))
     .use(agentRoutes(deps))
     .use(secretRoutes(deps))
     .use(tokenRoutes(deps))

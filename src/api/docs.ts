@@ -6,8 +6,22 @@
 import { Elysia, type AnyElysia } from "elysia";
 import bundlePath from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import cssPath from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
+import { webhookOpenApiPaths } from "./webhooks";
 
 const ASSETS = "/openapi/assets";
+
+/** Errors are Kubernetes Status objects. */
+const STATUS_SCHEMA = {
+  type: "object",
+  properties: {
+    kind: { type: "string", enum: ["Status"] },
+    apiVersion: { type: "string", enum: ["v1"] },
+    status: { type: "string", enum: ["Failure", "Success"] },
+    message: { type: "string", description: "What went wrong and what to fix" },
+    reason: { type: "string", example: "BadRequest" },
+    code: { type: "integer", example: 400 },
+  },
+};
 const html = { "content-type": "text/html; charset=utf-8" };
 
 export function docsRoutes(version: string, root: () => AnyElysia) {
@@ -27,8 +41,13 @@ export function docsRoutes(version: string, root: () => AnyElysia) {
     return {
       openapi: "3.0.3",
       info,
-      paths,
-      components: { ...components, securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      // The webhook entrance is a native Bun route, outside Elysia's router: its paths come from the same schema its decoder uses.
+      paths: { ...paths, ...webhookOpenApiPaths() },
+      components: {
+        ...components,
+        schemas: { ...(components as { schemas?: object }).schemas, Status: STATUS_SCHEMA },
+        securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      },
       security: [{ bearer: [] }],
     };
   }

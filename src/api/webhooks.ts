@@ -1,97 +1,141 @@
 /**
- * Webhook URLs: /webhooks/{namespace}/{name}/{token}. No Pai access token: the URL token is the
- * credential. POST starts a session (fire-and-forget, or `"wait"` for the reply); GET is the
- * verification ping senders make before activating a URL. The body is read raw, so Linear and
- * GitHub signatures are checked over the exact bytes sent.
+ * Webhook URLs: /webhooks/{namespace}/{name}/{token}, served from one entrance, a native Bun route
+ * (Bun dispatches it without Elysia's per-request work; the path with a trailing slash is the same
+ * route). No Pai access token: the URL token is the credential. POST starts a session
+ * (fire-and-forget, or `"wait"` for the reply); GET is the verification ping senders make before
+ * activating a URL. The body is read only after the URL and the caller's address passed, as raw
+ * bytes, so Linear and GitHub signatures are checked over exactly what was sent.
  */
-import { Elysia } from "elysia";
 import type { Server } from "bun";
+import { WebhookBody } from "../domain/webhook";
 import type { Logger } from "../lib/log";
 import type { Metrics } from "../lib/metrics";
 import type { WebhookService } from "../service/webhooks";
+import { readBody, type BodyBudget } from "./body";
 import { errorResponse, jsonResponse } from "./status";
 
 export const WEBHOOK_PATH = "/webhooks/:namespace/:name/:token";
 type Params = { namespace: string; name: string; token: string };
+type Method = "GET" | "POST";
+
+export interface WebhookRouteDeps {
+  webhooks: WebhookService;
+  metrics: Metrics;
+  log: Logger;
+  maxBodyBytes: number;
+  bodyBudget: BodyBudget;
+}
+
+/** The webhook routes for `Bun.serve({ routes })`, with and without a trailing slash. */
+export function webhookRoutes(deps: WebhookRouteDeps) {
+  const count = deps.metrics.counter("pai_webhook_requests_total", "Webhook requests by method and HTTP status code.");
+  const handle = async (method: Method, request: Request & { params: Params }, server: Server<unknown>): Promise<Response> => {
+    let release = () => {};
+    let res: Response;
+    try {
+      const reply = await deps.webhooks.invoke({
+        ...request.params,
+        method,
+        headers: request.headers,
+        body: async () => {
+          const read = await readBody(request, deps.maxBodyBytes, deps.bodyBudget);
+          release = read.release;
+          return read.bytes;
+        },
+        peer: () => server.requestIP(request)?.address ?? "",
+        // A waiting caller gets no bytes until the session ends (up to 600 s, a bound of its own):
+        // lift Bun's idle timeout for this request only, and learn when the caller hangs up. The
+        // body is no longer needed by then, so its share of the budget goes back first.
+        onWait: () => {
+          release();
+          server.timeout(request, 0);
+          return request.signal;
+        },
+      });
+      res = jsonResponse(reply);
+    } catch (err) {
+      res = errorResponse(err, request, deps.log);
+    } finally {
+      release();
+    }
+    count({ method, code: String(res.status) });
+    return res;
+  };
+  const methods = {
+    GET: (request: Request & { params: Params }, server: Server<unknown>) => handle("GET", request, server),
+    POST: (request: Request & { params: Params }, server: Server<unknown>) => handle("POST", request, server),
+  };
+  // Elysia drops route keys that end in "/", so the trailing slash is matched by a wildcard that
+  // accepts exactly one "/" after the token and nothing more.
+  const slash = (method: Method) => (request: Request & { params: Params }, server: Server<unknown>) =>
+    /^\/webhooks\/[^/]+\/[^/]+\/[^/]+\/$/.test(new URL(request.url).pathname)
+      ? handle(method, request, server)
+      : errorResponse(undefined, request, deps.log, "NOT_FOUND");
+  return { [WEBHOOK_PATH]: methods, [`${WEBHOOK_PATH}/*`]: { GET: slash("GET"), POST: slash("POST") } };
+}
 
 const tags = ["Webhooks"];
+const parameters = ["namespace", "name", "token"].map((name) => ({
+  name,
+  in: "path",
+  required: true,
+  schema: { type: "string" },
+  ...(name === "token" ? { description: "The agent's webhook token (64 hex characters): the URL is the credential." } : {}),
+}));
+const statusRef = { $ref: "#/components/schemas/Status" };
+const errors = (codes: Record<number, string>) =>
+  Object.fromEntries(Object.entries(codes).map(([code, description]) => [code, { description, content: { "application/json": { schema: statusRef } } }]));
 
-const requestBody: { content: Record<string, { schema: object }> } = {
-  content: {
-    "application/json": {
-      schema: {
-        type: "object",
-        properties: {
-          title: { type: "string", description: "Initial prompt. Required when wait is set." },
-          env: { type: "array", items: { type: "object", properties: { name: { type: "string" }, value: { type: "string" } } }, description: "Session-specific env var overrides" },
-          wait: { oneOf: [{ type: "integer", maximum: 600 }, { type: "boolean" }, { type: "null" }], description: "true = 300 s, integer = seconds (max 600); omit/false/0 = fire-and-forget" },
-          callbackUrl: { type: "string", description: "POST {session, agentDefinition, response, phase} here when the session ends (Standard Webhooks signed)" },
-        },
-      },
-    },
+const SessionStarted = {
+  type: "object",
+  required: ["session", "agentDefinition"],
+  properties: {
+    session: { type: "string", example: "my-agent-wh-a1b2c3d4" },
+    agentDefinition: { type: "string", example: "my-agent" },
+    response: { type: "string", nullable: true, description: "wait mode: the agent's last agent.message text" },
+    phase: { type: "string", enum: ["Complete", "Error", "Cancelled", "Running", "Pending"], description: "wait mode only" },
+    pollUrl: { type: "string", description: "wait mode, when the wait ran out" },
+    timedOut: { type: "boolean", description: "wait mode, when the wait ran out" },
   },
 };
 
-/** Handles one webhook request: the same code under Elysia and as a native Bun route. */
-export function webhookHandler(webhooks: WebhookService) {
-  return async (method: "GET" | "POST", params: Params, request: Request, server: Server<unknown> | null | undefined) => {
-    const body = method === "POST" ? await request.text() : "";
-    const reply = await webhooks.invoke({
-      ...params,
-      method,
-      headers: request.headers,
-      body,
-      peer: () => server?.requestIP(request)?.address ?? "",
-      // A waiting caller gets no bytes until the session ends (up to 600 s, a bound of its own):
-      // lift Bun's idle timeout for this request only, and learn when the caller hangs up.
-      onWait: () => {
-        server?.timeout(request, 0);
-        return request.signal;
+/** The webhook paths of the OpenAPI document: the body schema is `WebhookBody`, the decoder's own. */
+export function webhookOpenApiPaths() {
+  const { $id: _id, ...body } = WebhookBody as unknown as Record<string, unknown>;
+  return {
+    "/webhooks/{namespace}/{name}/{token}": {
+      get: {
+        tags,
+        summary: "Verification ping: 200 {ok: true} for a valid token; starts nothing",
+        security: [],
+        parameters,
+        responses: {
+          200: { description: "The token is valid", content: { "application/json": { schema: { type: "object", properties: { ok: { type: "boolean" } } } } } },
+          ...errors({ 401: "Invalid token", 403: "The caller's address is outside allowCIDRs", 404: "No such agent, or it has no webhook trigger" }),
+        },
       },
-    });
-    return jsonResponse(reply);
+      post: {
+        tags,
+        summary: "Start a session (fire-and-forget, or wait for the reply)",
+        security: [],
+        parameters,
+        requestBody: {
+          content: { "application/json": { schema: body }, "application/x-www-form-urlencoded": { schema: body } },
+        },
+        responses: {
+          200: { description: "The session is committed (and, in wait mode, finished or still going)", content: { "application/json": { schema: SessionStarted } } },
+          ...errors({
+            400: "Malformed body, a field of the wrong type, nesting too deep, or a refused env name",
+            401: "Invalid token or signature",
+            403: "The caller's address is outside allowCIDRs",
+            404: "No such agent, or it has no webhook trigger",
+            413: "Body larger than --max-body-bytes",
+            415: "Content-Type or charset not supported",
+            429: "Too many sessions waiting (maxPending, or the server-wide cap); see Retry-After",
+            503: "The server cannot take the body now; nothing was accepted, retry (Retry-After)",
+          }),
+        },
+      },
+    },
   };
-}
-
-/**
- * The hot path as a native Bun route, which Bun dispatches without Elysia's per-request work
- * (+~15% accepts/s in bench/webhooks.ts). The Elysia routes below stay for the OpenAPI document
- * and for paths Bun's router does not match exactly (a trailing slash).
- */
-export function nativeWebhookRoutes(webhooks: WebhookService, log: Logger, metrics: Metrics) {
-  const handle = webhookHandler(webhooks);
-  const count = countRequests(metrics);
-  const route = (method: "GET" | "POST") => async (request: Request & { params: Params }, server: Server<unknown>) =>
-    count(method, await handle(method, request.params, request, server).catch((err) => errorResponse(err, request, log)));
-  return { [WEBHOOK_PATH]: { GET: route("GET"), POST: route("POST") } };
-}
-
-/** pai_webhook_requests_total{method, code}: counted where the answer is made. */
-const counters = new WeakMap<Metrics, (method: string, res: Response) => Response>();
-export function countRequests(metrics: Metrics) {
-  let count = counters.get(metrics);
-  if (!count) {
-    const inc = metrics.counter("pai_webhook_requests_total", "Webhook requests by method and HTTP status code.");
-    count = (method, res) => {
-      inc({ method, code: String(res.status) });
-      return res;
-    };
-    counters.set(metrics, count);
-  }
-  return count;
-}
-
-export function webhookRoutes(deps: { webhooks: WebhookService; metrics: Metrics; log: Logger }) {
-  const run = webhookHandler(deps.webhooks);
-  const count = countRequests(deps.metrics);
-  const handle = async (method: "GET" | "POST", params: Params, request: Request, server: Server<unknown> | null | undefined) =>
-    count(method, await run(method, params, request, server).catch((err) => errorResponse(err, request, deps.log)));
-  return new Elysia({ name: "webhooks" })
-    .get(WEBHOOK_PATH, ({ params, request, server }) => handle("GET", params, request, server), {
-      detail: { tags, summary: "Verification ping: 200 {ok: true} for a valid token; starts nothing", security: [] },
-    })
-    .post(WEBHOOK_PATH, ({ params, request, server }) => handle("POST", params, request, server), {
-      parse: "none",
-      detail: { tags, summary: "Start a session (fire-and-forget, or wait for the reply)", security: [], requestBody: requestBody as never },
-    });
 }

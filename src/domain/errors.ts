@@ -52,6 +52,11 @@ export class UnsupportedMediaTypeError extends DomainError {
   override readonly reason = "UnsupportedMediaType";
 }
 
+export class PayloadTooLargeError extends DomainError {
+  override readonly status = 413;
+  override readonly reason = "RequestEntityTooLarge";
+}
+
 /** Back-pressure: the caller should retry after `retryAfterSeconds`. */
 export class TooManyRequestsError extends DomainError {
   override readonly status = 429;
@@ -62,10 +67,14 @@ export class TooManyRequestsError extends DomainError {
   }
 }
 
-/** The server's own configuration is missing something; nothing the caller can fix. */
+/** The server cannot take this now (its own configuration, or a limit of its own): nothing the caller did wrong. */
 export class ServiceUnavailableError extends DomainError {
   override readonly status = 503;
   override readonly reason = "ServiceUnavailable";
+  constructor(message: string, retryAfterSeconds?: number) {
+    super(message);
+    if (retryAfterSeconds !== undefined) this.headers = { "retry-after": String(retryAfterSeconds) };
+  }
 }
 
 /** The object is well-formed JSON/YAML but breaks the schema; lists every problem found. */

@@ -9,20 +9,19 @@ import { hasWebhook } from "../domain/agent";
 import { BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError, TooManyRequestsError, UnauthorizedError, UnsupportedMediaTypeError } from "../domain/errors";
 import { webhookSecretName } from "../domain/names";
 import { forbiddenEnvNames, isFinal, Phase, type EnvVar, type Session } from "../domain/session";
+import { decodeWebhookFields, WEBHOOK_FIELDS } from "../domain/webhook";
 import { deliveryId, detectSender, githubTitle, isGitHubPing, linearTimestampProblem, linearTitle, verifyGitHubSignature, verifyLinearSignature, type Sender } from "../domain/senders";
 import { parseCidr, type Cidr } from "../lib/cidr";
 import { clientIp, ipAllowed } from "../lib/client-ip";
 import { safeEqual } from "../lib/crypto";
+import { jsonTooDeep, MAX_NESTING } from "../lib/nesting";
 import { callbackUrlProblem } from "../lib/ssrf";
 import type { Logger } from "../lib/log";
 import type { AgentService } from "./agents";
 import type { SecretService } from "./secrets";
 import type { SessionService } from "./sessions";
 
-export const DEFAULT_WAIT_SECONDS = 300;
-export const MAX_WAIT_SECONDS = 600;
 export const RETRY_AFTER_SECONDS = 10;
-
 
 export interface WebhookRequest {
   namespace: string;
@@ -30,7 +29,11 @@ export interface WebhookRequest {
   token: string;
   method: "GET" | "POST";
   headers: Headers;
-  body: string;
+  /**
+   * Reads the body's bytes. Called only after the agent, the caller's address and the URL token
+   * passed, so an anonymous caller never makes the server hold its body.
+   */
+  body: () => Promise<Uint8Array>;
   /** The TCP peer's address (asked only when the agent has allowCIDRs). */
   peer: () => string;
   /** Called before blocking in wait mode; returns a signal aborted when the caller hangs up. */
@@ -41,9 +44,6 @@ export type WebhookReply =
   | { ok: true }
   | { session: string; agentDefinition: string }
   | { session: string; agentDefinition: string; response: string | null; phase: string; pollUrl?: string; timedOut?: true };
-
-/** What a Pai request body may hold; everything else is the sender's own event. */
-const PAI_FIELDS = new Set(["title", "wait", "env", "callbackUrl"]);
 
 interface Invocation {
   title?: string;
@@ -97,17 +97,17 @@ export function createWebhookService(deps: {
   }
 
   /** Requires a valid Linear or GitHub signature when the trigger names a signing secret. */
-  function verifySignature(agent: Agent, trigger: WebhookTrigger, req: WebhookRequest, sender: Sender) {
+  function verifySignature(agent: Agent, trigger: WebhookTrigger, req: WebhookRequest, raw: Uint8Array, sender: Sender) {
     const linear = trigger.linearSignatureSecret;
     const github = trigger.githubSignatureSecret;
     if (!linear && !github) return;
     if (linear && sender === "linear") {
-      if (!verifyLinearSignature(req.body, req.headers.get("linear-signature"), resolveSecret(agent, linear, "linearSignatureSecret")))
+      if (!verifyLinearSignature(raw, req.headers.get("linear-signature"), resolveSecret(agent, linear, "linearSignatureSecret")))
         throw new UnauthorizedError("missing or invalid Linear-Signature");
       return;
     }
     if (github && sender === "github") {
-      if (!verifyGitHubSignature(req.body, req.headers.get("x-hub-signature-256"), resolveSecret(agent, github, "githubSignatureSecret")))
+      if (!verifyGitHubSignature(raw, req.headers.get("x-hub-signature-256"), resolveSecret(agent, github, "githubSignatureSecret")))
         throw new UnauthorizedError("missing or invalid X-Hub-Signature-256");
       return;
     }
@@ -117,12 +117,14 @@ export function createWebhookService(deps: {
   async function invoke(req: WebhookRequest): Promise<WebhookReply> {
     const { agent, trigger } = authorise(req);
     if (req.method === "GET") return { ok: true };
+    const raw = await req.body();
     const sender = detectSender(req.headers);
-    verifySignature(agent, trigger, req, sender);
+    // Signatures are over the bytes as sent; the text is decoded (by its charset) only afterwards.
+    verifySignature(agent, trigger, req, raw, sender);
     if (sender === "github" && isGitHubPing(req.headers)) return { ok: true };
 
-    const body = parseBody(req.headers.get("content-type"), req.body);
-    const inv = interpret(agent, sender, req.headers, body);
+    const body = parseBody(req.headers.get("content-type"), raw);
+    const inv = interpret(sender, req.headers, body);
     if (sender === "linear" && trigger.linearSignatureSecret) {
       const problem = linearTimestampProblem(body, Date.now());
       if (problem) throw new UnauthorizedError(problem);
@@ -152,17 +154,29 @@ export function createWebhookService(deps: {
         });
     const base = { session: session.name, agentDefinition: session.agentDefinition };
     if (!inv.waitSeconds) return base;
-    return waitReply(session, inv.waitSeconds, req.onWait?.());
+    // The session is committed: whatever happens while waiting, the caller learns its name, never a 500.
+    try {
+      return await waitReply(session, inv.waitSeconds, req.onWait?.());
+    } catch (err) {
+      deps.log.error("failed to wait for session", { session: `${ns}/${session.name}`, error: (err as Error)?.message });
+      return timedOut(session, Phase.Running);
+    }
   }
 
   async function waitReply(session: Session, seconds: number, signal?: AbortSignal): Promise<WebhookReply> {
     const ended = await waitForEnd(session, seconds * 1000, signal);
-    const base = { session: session.name, agentDefinition: session.agentDefinition };
-    if (ended) return { ...base, response: ended.response, phase: ended.phase };
+    if (ended) return { session: session.name, agentDefinition: session.agentDefinition, response: ended.response, phase: ended.phase };
+    // Still queued behind other sessions, or running: say which.
+    const now = sessions.find(session.namespace, session.name);
+    return timedOut(session, now?.phase === Phase.Pending ? Phase.Pending : Phase.Running);
+  }
+
+  function timedOut(session: Session, phase: Phase): WebhookReply {
     return {
-      ...base,
+      session: session.name,
+      agentDefinition: session.agentDefinition,
       response: null,
-      phase: Phase.Running,
+      phase,
       pollUrl: `/agents/${session.name}/events?event_type=agent.message&namespace=${session.namespace}`,
       timedOut: true,
     };
@@ -204,86 +218,80 @@ export function createWebhookService(deps: {
 
 export type WebhookService = ReturnType<typeof createWebhookService>;
 
-/** Reads a body the way senders send it: JSON (any charset, +json types), forms, or nothing. */
-export function parseBody(contentType: string | null, raw: string): unknown {
-  const type = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
-  const text = raw.trim();
-  if (!text) return {};
-  const json = () => {
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      throw new BadRequestError(`request body is not valid JSON: ${(err as Error).message}`);
-    }
-  };
-  if (type === "application/json" || type.endsWith("+json") || type === "text/json") return json();
-  if (type === "application/x-www-form-urlencoded") {
-    // `curl -d '{"title": …}'` without -H sends JSON labelled as a form: read it as the JSON it is.
-    if (text.startsWith("{") || text.startsWith("[")) return json();
-    const form = new URLSearchParams(text);
-    // GitHub's "application/x-www-form-urlencoded" deliveries carry the JSON event in `payload`.
-    const payload = form.get("payload");
-    if (payload !== null && [...form.keys()].length === 1) {
-      try {
-        return JSON.parse(payload);
-      } catch (err) {
-        throw new BadRequestError(`form field payload is not valid JSON: ${(err as Error).message}`);
-      }
-    }
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of form) {
-      if (k === "wait") out[k] = /^\d+$/.test(v) ? Number(v) : v === "true" ? true : v === "false" || v === "" ? false : v;
-      else if (k === "env") {
-        try {
-          out[k] = JSON.parse(v);
-        } catch {
-          throw new BadRequestError('form field env must be JSON: [{"name": …, "value": …}]');
-        }
-      } else out[k] = v;
-    }
-    return out;
-  }
-  if (type === "" || type === "text/plain") return json();
-  throw new UnsupportedMediaTypeError(`Content-Type ${type} is not supported: send application/json or application/x-www-form-urlencoded`);
+/** The media type of a Content-Type header, lower-cased, without parameters. */
+function mediaType(contentType: string | null): string {
+  return (contentType ?? "").split(";")[0]!.trim().toLowerCase();
 }
 
-/** Turns a parsed body into what to run, validating Pai's own fields. */
-function interpret(agent: Agent, sender: Sender, headers: Headers, body: unknown): Invocation {
+/** Bytes → text by the declared charset (UTF-8 when none is given; a byte-order mark is dropped). */
+export function decodeText(contentType: string | null, bytes: Uint8Array): string {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? "")?.[1];
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(charset ?? "utf-8");
+  } catch {
+    throw new UnsupportedMediaTypeError(`charset ${JSON.stringify(charset)} is not supported: send UTF-8 (or another charset the WHATWG Encoding standard names)`);
+  }
+  return decoder.decode(bytes);
+}
+
+function parseJson(text: string, what = "request body"): unknown {
+  // Checked before parsing: 40 KB of brackets nested 20,000 deep would cost seconds and hundreds of MB.
+  if (jsonTooDeep(text)) throw new BadRequestError(`${what} is nested more than ${MAX_NESTING} levels deep`);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new BadRequestError(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Reads a body the way senders send it: JSON (any charset, +json types, and text/plain, which some
+ * tools put on JSON), or forms; an empty body is `{}`.
+ */
+export function parseBody(contentType: string | null, raw: Uint8Array): unknown {
+  const type = mediaType(contentType);
+  const isJson = type === "application/json" || type.endsWith("+json") || type === "text/json" || type === "text/plain" || type === "";
+  const isForm = type === "application/x-www-form-urlencoded";
+  if (!isJson && !isForm) throw new UnsupportedMediaTypeError(`Content-Type ${type} is not supported: send application/json or application/x-www-form-urlencoded`);
+  const text = decodeText(contentType, raw).trim();
+  if (!text) return {};
+  // `curl -d '{"title": …}'` without -H sends JSON labelled as a form: read it as the JSON it is.
+  if (isJson || text.startsWith("{") || text.startsWith("[")) return parseJson(text);
+  const form = new URLSearchParams(text);
+  // GitHub's "application/x-www-form-urlencoded" deliveries carry the JSON event in `payload`.
+  const payload = form.get("payload");
+  if (payload !== null && [...form.keys()].length === 1) return parseJson(payload, "form field payload");
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of form) {
+    if (k === "wait") out[k] = /^\d+$/.test(v) ? Number(v) : v === "true" ? true : v === "false" || v === "" ? false : v;
+    else if (k === "env") {
+      try {
+        out[k] = parseJson(v, "form field env");
+      } catch {
+        throw new BadRequestError('form field env must be JSON: [{"name": …, "value": …}]');
+      }
+    } else out[k] = v;
+  }
+  return out;
+}
+
+/** Turns a parsed body into what to run: Linear and GitHub events get a title; other bodies are checked against WebhookBody. */
+function interpret(sender: Sender, headers: Headers, body: unknown): Invocation {
   if (sender === "linear") return { title: linearTitle(body), waitSeconds: 0, env: [], payload: body, event: (body as { type?: string })?.type };
   if (sender === "github") {
     const event = headers.get("x-github-event") ?? "event";
     return { title: githubTitle(event, body), waitSeconds: 0, env: [], payload: body, event };
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) return { waitSeconds: 0, env: [], payload: body };
-  const b = body as Record<string, unknown>;
-  if (b.title !== undefined && b.title !== null && typeof b.title !== "string") throw new BadRequestError("title must be a string");
-  const title = typeof b.title === "string" && b.title.trim() ? b.title : undefined;
-  const waitSeconds = parseWait(b.wait);
-  if (waitSeconds && !title) throw new BadRequestError("wait requires title: without a prompt the agent has nothing to do");
-  const env = parseEnv(b.env);
-  if (b.callbackUrl !== undefined && typeof b.callbackUrl !== "string") throw new BadRequestError("callbackUrl must be a string");
-  // A body with fields of its own is an event: keep it for the agent as webhook.json.
-  const foreign = Object.keys(b).some((k) => !PAI_FIELDS.has(k));
-  return { title, waitSeconds, env, callbackUrl: b.callbackUrl as string | undefined, payload: foreign ? body : undefined };
-}
-
-export function parseWait(wait: unknown): number {
-  if (wait === undefined || wait === null || wait === false || wait === 0) return 0;
-  if (wait === true) return DEFAULT_WAIT_SECONDS;
-  if (typeof wait === "number" && Number.isInteger(wait) && wait > 0) return Math.min(wait, MAX_WAIT_SECONDS);
-  throw new BadRequestError(`wait must be true, false, null or a whole number of seconds up to ${MAX_WAIT_SECONDS} (got ${JSON.stringify(wait)})`);
-}
-
-function parseEnv(env: unknown): EnvVar[] {
-  if (env === undefined || env === null) return [];
-  if (!Array.isArray(env)) throw new BadRequestError('env must be a list of {"name": …, "value": …}');
-  return env.map((e, i) => {
-    if (typeof e !== "object" || e === null || Array.isArray(e)) throw new BadRequestError(`env[${i}] must be an object {"name": …, "value": …}`);
-    const { name, value, ...rest } = e as Record<string, unknown>;
-    if (typeof name !== "string" || !name) throw new BadRequestError(`env[${i}].name must be a non-empty string`);
-    if (typeof value !== "string") throw new BadRequestError(`env[${i}].value must be a string`);
-    const extra = Object.keys(rest);
-    if (extra.length) throw new BadRequestError(`env[${i}]: unknown field ${extra[0]}`);
-    return { name, value };
-  });
+  const fields = decodeWebhookFields(body as Record<string, unknown>);
+  // A body with fields of its own is an event: keep it for the agent as webhook.json, without the
+  // env values (they may be secrets, which the API itself never shows).
+  const foreign = Object.keys(body).some((k) => !WEBHOOK_FIELDS.has(k));
+  let payload: unknown;
+  if (foreign) {
+    const { env: _env, ...rest } = body as Record<string, unknown>;
+    payload = rest;
+  }
+  return { ...fields, payload };
 }
