@@ -19,9 +19,20 @@ import { Metrics } from "./lib/metrics";
 import { createController } from "./controller/controller";
 import { createApi } from "./api/app";
 import { writeContext } from "./config/context";
-import type { ServeConfig } from "./config/serve";
+import { broadTrustedProxies, type ServeConfig } from "./config/serve";
+import type { Agent } from "./domain/agent";
 import type { Logger } from "./lib/log";
 import { DEFAULT_NAMESPACE } from "./domain/names";
+
+/** allowCIDRs believes X-Forwarded-For from trusted proxies: say so when any host of a wide range may write it. */
+function warnOnBroadTrust(cfg: ServeConfig, all: Agent[], log: Logger) {
+  const broad = broadTrustedProxies(cfg.trustedProxies);
+  const guarded = all.filter((a) => a.spec.triggers?.some((t) => t.webhook?.allowCIDRs?.length));
+  if (!broad.length || !guarded.length) return;
+  log.warn(
+    `allowCIDRs of ${guarded.map((a) => `${a.metadata.namespace}/${a.metadata.name}`).join(", ")} believe X-Forwarded-For from every host in the trusted proxies ${broad.map((c) => c.text).join(", ")}; narrow --trusted-proxies to your load balancer's addresses`,
+  );
+}
 
 export interface RunningServer {
   url: string;
@@ -75,7 +86,8 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
     development: false,
   });
   const port = app.server!.port;
-  const localHost = cfg.host === "0.0.0.0" || cfg.host === "::" ? "127.0.0.1" : cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;
+  const wildcard = cfg.host === "0.0.0.0" || cfg.host === "::";
+  const localHost = wildcard ? "127.0.0.1" : cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;
   const url = `http://${localHost}:${port}`;
   const publicUrl = cfg.publicUrl ?? `http://localhost:${port}`;
 
@@ -88,10 +100,13 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   files?.start();
   await controller.idle();
   await supervisor.start();
+  warnOnBroadTrust(cfg, agents.list().map((a) => a.agent), log);
   callbacks.resume();
   ready = true;
   writeContext({ server: url, tokenFile: adminTokenFile });
-  log.info(`listening on ${url}`, { publicUrl, dataDir: cfg.dataDir, manifests: cfg.manifests });
+  // Bound to every interface, the loopback URL alone would understate who can reach the server.
+  const where = wildcard ? `all interfaces (${cfg.host}), port ${port}; from this machine: ${url}` : url;
+  log.info(`listening on ${where}`, { publicUrl, dataDir: cfg.dataDir, manifests: cfg.manifests });
 
   let stopping: Promise<void> | undefined;
   return {

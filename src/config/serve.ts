@@ -43,8 +43,21 @@ export const SERVE_FLAGS: FlagSpec = {
   help: { short: "h", boolean: true },
 };
 
-/** Loopback and private ranges: a reverse proxy or a cluster load balancer lives here. */
-export const DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
+/**
+ * Loopback only: a reverse proxy on the same machine. Trusting private ranges by default would let
+ * any host on the LAN forge X-Forwarded-For past allowCIDRs; a load balancer's range is added by hand.
+ */
+export const DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128";
+
+/**
+ * Trusted ranges wider than one small subnet (more than 256 IPv4 or a /64 of IPv6 addresses), not
+ * counting loopback: every host in them may write the X-Forwarded-For that allowCIDRs believes.
+ */
+export function broadTrustedProxies(trusted: Cidr[]): Cidr[] {
+  const loopback = (c: Cidr) => c.text.startsWith("127.") || c.text === "::1" || c.text === "::1/128";
+  const v4 = (c: Cidr) => c.text.includes(".") && !c.text.includes(":");
+  return trusted.filter((c) => !loopback(c) && (v4(c) ? c.bits - 96 < 24 : c.bits < 64));
+}
 
 export const SERVE_HELP = `Usage: pai serve [flags]
 
@@ -57,7 +70,7 @@ Flags (each has an environment twin):
       --manifests DIR       PAI_MANIFESTS       folder of Agent YAML files to apply and watch
       --public-url URL      PAI_PUBLIC_URL      base of webhook URLs (default http://localhost:<port>)
       --trusted-proxies L   PAI_TRUSTED_PROXIES CIDRs whose X-Forwarded-For is believed
-                                                (default loopback and private ranges)
+                                                (default loopback only: 127.0.0.0/8, ::1)
       --max-body-bytes N    PAI_MAX_BODY_BYTES  largest request body accepted (default 1048576)
       --max-sessions N      PAI_MAX_SESSIONS    sessions running at once (default 8); more wait, Pending
       --log-level L         PAI_LOG_LEVEL       debug, info, warn or error (default info)

@@ -33,7 +33,7 @@ const call = (url: string, xff?: string, method = "POST") =>
     ...(method === "POST" ? { body: '{"title":"hi"}' } : {}),
   }).then((r) => r.status);
 
-describe("behind trusted proxies (the default: loopback and private ranges)", () => {
+describe("behind trusted proxies (the default: loopback only)", () => {
   test("the client is the right-most address that is not a trusted proxy", async () => {
     const s = await serverWith([]);
     const url = await hook(s, "linear-only", ["35.231.147.226/32", "35.243.134.228/32", "2001:db8::/32"]);
@@ -41,12 +41,27 @@ describe("behind trusted proxies (the default: loopback and private ranges)", ()
     expect(await call(url, "", "GET")).toBe(403); // pings too
     expect(await call(url, "35.231.147.226")).toBe(200);
     expect(await call(url, "35.231.147.226", "GET")).toBe(200);
-    expect(await call(url, "35.243.134.228, 10.0.0.5")).toBe(200); // through a load balancer in the cluster
+    // 10.0.0.5 is not trusted by default: a LAN host could otherwise forge the header.
+    expect(await call(url, "35.243.134.228, 10.0.0.5")).toBe(403);
     expect(await call(url, "2001:db8::7")).toBe(200);
     // 8.8.8.8 prepended an allowed address to its own header: the proxy appended the real one.
     expect(await call(url, "35.231.147.226, 8.8.8.8")).toBe(403);
     expect(await call(url, "garbage, 35.231.147.226")).toBe(200);
     expect(await call(url, "35.231.147.226, garbage")).toBe(403);
+  });
+
+  test("a load balancer's range is trusted once added; the start-up log warns that a broad trust list meets allowCIDRs", async () => {
+    const s = await serverWith(["--trusted-proxies", "127.0.0.0/8,10.0.0.0/8"]);
+    const url = await hook(s, "behind-lb", ["35.231.147.226/32"]);
+    expect(await call(url, "35.231.147.226, 10.0.0.5")).toBe(200);
+    expect(await call(url, "35.231.147.226, 10.0.0.5, 8.8.8.8")).toBe(403);
+    // The warning is given at start for agents that exist then: restart on the same data dir.
+    await s.stop();
+    const again = await startServer({ dataDir: s.dataDir, args: ["--trusted-proxies", "127.0.0.0/8,10.0.0.0/8"] });
+    servers.push(again);
+    await eventually(() => /allowCIDRs.*10\.0\.0\.0\/8/.test(again.logs()), 5000, "warning in the log");
+    const quiet = servers[0]!;
+    expect(quiet.logs()).not.toContain("trusted proxies");
   });
 
   test("the 403 says which address was refused", async () => {

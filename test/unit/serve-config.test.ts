@@ -1,9 +1,9 @@
 // Covers src/config/serve.ts loadServeConfig: defaults, flags over env over defaults, and UsageErrors naming the flag.
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { DEFAULT_TRUSTED_PROXIES, loadServeConfig, type ServeConfig } from "../../src/config/serve";
+import { broadTrustedProxies, DEFAULT_TRUSTED_PROXIES, loadServeConfig, type ServeConfig } from "../../src/config/serve";
 import { UsageError } from "../../src/lib/args";
-import { cidrContains, parseIp } from "../../src/lib/cidr";
+import { cidrContains, parseCidr, parseIp } from "../../src/lib/cidr";
 
 function config(argv: string[], env: Record<string, string | undefined> = {}): ServeConfig {
   const c = loadServeConfig(argv, env);
@@ -31,13 +31,14 @@ describe("loadServeConfig defaults", () => {
     expect(c.trustedProxies.map((r) => r.text).join(",")).toBe(DEFAULT_TRUSTED_PROXIES);
   });
 
-  const trusted = ["127.0.0.1", "::1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.10", "fd00::1", "::ffff:10.0.0.5"];
-  test.each(trusted)("trusts loopback/private %s", (ip) => {
+  const trusted = ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"];
+  test.each(trusted)("trusts loopback %s", (ip) => {
     expect(trusts(c, ip)).toBe(true);
   });
 
-  const untrusted = ["8.8.8.8", "172.32.0.1", "35.231.147.226", "2001:db8::1"];
-  test.each(untrusted)("does not trust public %s", (ip) => {
+  // A LAN host could forge X-Forwarded-For past allowCIDRs if private ranges were trusted by default.
+  const untrusted = ["8.8.8.8", "10.1.2.3", "172.16.0.1", "192.168.1.10", "fd00::1", "::ffff:10.0.0.5", "35.231.147.226", "2001:db8::1"];
+  test.each(untrusted)("does not trust %s by default", (ip) => {
     expect(trusts(c, ip)).toBe(false);
   });
 
@@ -166,5 +167,12 @@ describe("loadServeConfig usage errors", () => {
   test("positional arguments are refused", () => {
     expect(() => loadServeConfig(["extra"], {})).toThrow(UsageError);
     expect(() => loadServeConfig(["extra"], {})).toThrow('"extra"');
+  });
+});
+
+describe("broadTrustedProxies", () => {
+  test("names ranges wider than a small subnet, never loopback", () => {
+    const cidrs = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "192.168.1.0/24", "192.168.0.0/16", "203.0.113.7", "fc00::/7", "2001:db8:1:2::/64"].map((t) => parseCidr(t)!);
+    expect(broadTrustedProxies(cidrs).map((c) => c.text)).toEqual(["10.0.0.0/8", "192.168.0.0/16", "fc00::/7"]);
   });
 });
