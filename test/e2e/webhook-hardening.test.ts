@@ -29,7 +29,7 @@ async function apply(name: string, spec: Record<string, unknown>) {
 }
 
 const post = (name: string, body: string | Uint8Array, headers: Record<string, string> = { "content-type": "application/json" }) =>
-  fetch(urls[name]!, { method: "POST", headers, body });
+  fetch(urls[name]!, { method: "POST", headers, body: body as BodyInit });
 const message = async (res: Response) => ((await res.json()) as { message: string }).message;
 const session = async (name: string) => (await (await server.api(`/agents/${name}?namespace=default`)).json()) as { phase: string; title: string };
 
