@@ -3,10 +3,13 @@
  * `{session, agentDefinition, response, phase}` there, signed with Standard Webhooks headers and the
  * agent's `callbackSecret` (kept in its webhook Secret). Retried with exponential backoff; each
  * attempt is recorded as a `session.callback` event. Undelivered callbacks resume after a restart.
+ * Every attempt goes through safeFetch: resolved and checked once, connected to the checked address,
+ * redirects not followed.
  */
 import { CallbackState, EventType, type Session } from "../domain/session";
 import { webhookSecretName } from "../domain/names";
-import { callbackUrlProblem } from "../lib/ssrf";
+import { safeFetch } from "../lib/safe-fetch";
+import { callbackUrlSyntaxProblem, SsrfError, type Resolver } from "../lib/ssrf";
 import { signatureHeaders } from "../lib/standard-webhooks";
 import type { Logger } from "../lib/log";
 import type { SecretService } from "./secrets";
@@ -20,6 +23,9 @@ export interface CallbackDeps {
   /** Delays before attempts 2, 3, …; its length + 1 is the number of attempts. */
   backoffMs?: number[];
   timeoutMs?: number;
+  /** The resolver and address rule; defaults are the system resolver and public addresses only. */
+  resolve?: Resolver;
+  addressProblem?: (ip: string) => string | null;
 }
 
 export const DEFAULT_BACKOFF_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
@@ -37,7 +43,7 @@ export function createCallbackService(deps: CallbackDeps) {
   /** One POST: `delivered`, `refused` (retrying cannot help) or `retry`. */
   async function attempt(s: Session, url: string, body: string, n: number): Promise<"delivered" | "refused" | "retry"> {
     const record = (content: Record<string, unknown>) => sessions.appendEvent(s.namespace, s.name, EventType.Callback, { url, attempt: n, ...content });
-    const problem = await callbackUrlProblem(url, deps.allowPrivate);
+    const problem = callbackUrlSyntaxProblem(url);
     if (problem) {
       record({ error: problem });
       return "refused";
@@ -48,17 +54,26 @@ export function createCallbackService(deps: CallbackDeps) {
       return "refused";
     }
     try {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { ...signatureHeaders(secret, `${s.uid}`, body), "user-agent": "pai-webhooks" },
-        body,
-        redirect: "manual",
-        signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000),
-      });
+      const res = await safeFetch(
+        url,
+        {
+          method: "POST",
+          headers: { ...signatureHeaders(secret, `${s.uid}`, body), "user-agent": "pai-webhooks" },
+          body,
+          signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000),
+        },
+        { allowPrivate: deps.allowPrivate, resolve: deps.resolve, addressProblem: deps.addressProblem },
+      );
       await res.arrayBuffer().catch(() => undefined);
+      // A 3xx is not followed (it could point anywhere) and counts as a failed attempt.
       record({ status: res.status });
       return res.status >= 200 && res.status < 300 ? "delivered" : "retry";
     } catch (err) {
+      // A forbidden address stays forbidden; a name that does not resolve now may resolve later.
+      if (err instanceof SsrfError) {
+        record({ error: `callbackUrl ${err.message}` });
+        return "refused";
+      }
       record({ error: (err as Error).message });
       return "retry";
     }

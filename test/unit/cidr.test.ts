@@ -121,3 +121,21 @@ describe("cidrContains", () => {
     expect(contains(cidr, ip)).toBe(expected);
   });
 });
+
+describe("IPv6 forms that carry an IPv4 address", () => {
+  // The SSRF rule (src/lib/ssrf.ts) tells these apart by number, so only the IPv4-mapped form may
+  // equal the plain IPv4 address; the others must stay distinct IPv6 numbers.
+  const cases: { input: string; expected: bigint }[] = [
+    { input: "::ffff:127.0.0.1", expected: v4(127, 0, 0, 1) },
+    { input: "::ffff:7f00:1", expected: v4(127, 0, 0, 1) },
+    { input: "0:0:0:0:0:ffff:127.0.0.1", expected: v4(127, 0, 0, 1) },
+    { input: "::127.0.0.1", expected: 0x7f00_0001n },
+    { input: "::7f00:1", expected: 0x7f00_0001n },
+    { input: "::ffff:0:127.0.0.1", expected: (0xffffn << 48n) | 0x7f00_0001n },
+    { input: "64:ff9b::127.0.0.1", expected: (0x64_ff9bn << 96n) | 0x7f00_0001n },
+    { input: "2002:7f00:1::", expected: (0x2002n << 112n) | (0x7f00_0001n << 80n) },
+  ];
+  test.each(cases)("$input", ({ input, expected }) => {
+    expect(parseIp(input)).toBe(expected);
+  });
+});
