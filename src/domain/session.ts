@@ -76,13 +76,49 @@ export type CallbackState = (typeof CallbackState)[keyof typeof CallbackState];
 export const DEFAULT_TIMEOUT_SECONDS = 1800;
 
 /**
- * Environment variables a caller may never set for a session: they could take over the process
- * (loader, runtime and interpreter hooks) or reach the server's own settings.
+ * Environment variables a caller may never set for a session: anything that loads code or config
+ * into the child or the programs it runs, changes where they connect or what they trust, or
+ * reaches the server's own settings. Matched in any letter case: Python reads proxy variables in
+ * any case, and a name that differs from one of these only by case has no use worth the doubt.
+ * A deny list cannot know every program's variables; `allowedEnv` on a webhook is the allow list.
  */
-const FORBIDDEN_ENV = [/^LD_/, /^DYLD_/, /^BUN_/, /^PAI_/, /^NODE_/, /^npm_/i, /^PATH$/, /^HOME$/, /^SHELL$/, /^IFS$/, /^PYTHON(PATH|HOME|STARTUP)$/, /^PERL5?(LIB|OPT)$/, /^RUBY(LIB|OPT)$/, /^BASH_ENV$/, /^ENV$/, /^GCONV_PATH$/, /^MALLOC_/, /^ANTHROPIC_/, /^OPENAI_/];
+const FORBIDDEN_ENV = new RegExp(
+  `^(?:${[
+    // The dynamic loader, libc and the allocator: code or data loaded into every process.
+    "LD_.*", "DYLD_.*", "GCONV_PATH", "GLIBC_TUNABLES", "MALLOC_.*", "LOCPATH", "NLSPATH",
+    // The resolver: where host names lead.
+    "RES_OPTIONS", "HOSTALIASES", "LOCALDOMAIN", "RESOLV_.*",
+    // Proxies: any name with PROXY as a word (HTTP_PROXY, https_proxy, ALL_PROXY, NO_PROXY, GRPC_PROXY,
+    // no_grpc_proxy, GIT_PROXY_COMMAND, npm_config_https_proxy …), Go's and Chromium's spellings.
+    "(?:.*_)?PROXY(?:_.*)?", "GO(?:NO)?PROXY", "SOCKS5?_SERVER",
+    // TLS: which certificates are trusted, whether they are checked, where session keys are written.
+    "SSL.*", "OPENSSL_.*", "GNUTLS_.*", "(?:REQUESTS|CURL|AWS)_CA_BUNDLE", "PYTHONHTTPSVERIFY", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
+    // This program's runtimes (NODE_OPTIONS, NODE_EXTRA_CA_CERTS, NODE_TLS_REJECT_UNAUTHORIZED, BUN_*),
+    // JavaScript package managers, Pai's own settings and the model clients' settings.
+    "BUN_.*", "NODE_.*", "DENO_.*", "NPM_.*", "YARN_.*", "COREPACK_.*", "PAI_.*", "ANTHROPIC_.*", "OPENAI_.*",
+    // The shell: where commands are found, and startup files and hooks that run code.
+    "PATH", "HOME", "SHELL", "IFS", "CDPATH", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "ZDOTDIR", "XDG_CONFIG_(?:HOME|DIRS)",
+    // Interpreters' module paths, startup files and option variables.
+    "PYTHON(?:PATH|HOME|STARTUP|USERBASE|INSPECT|BREAKPOINT|WARNINGS|EXECUTABLE|PLATLIBDIR)", "PERL5?(?:LIB|OPT|DB)", "PERL_(?:MB|MM)_OPT",
+    "RUBY(?:LIB|OPT)", "GEM_(?:HOME|PATH)", "BUNDLE_GEMFILE", "LUA_(?:INIT|PATH|CPATH).*", "PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH",
+    "R_(?:PROFILE|PROFILE_USER|ENVIRON|ENVIRON_USER|LIBS|LIBS_USER|LIBS_SITE)", "ERL_(?:AFLAGS|ZFLAGS|FLAGS|LIBS)", "ELIXIR_ERL_OPTIONS",
+    "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "JAVA_OPTS", "CLASSPATH", "MAVEN_OPTS", "GRADLE_OPTS", "DOTNET_.*", "CORECLR_.*", "COR_.*",
+    // Build tools that run or fetch code: Go's toolexec, toolchain downloads and checksum trust, Rust's wrappers.
+    "GOFLAGS", "GOTOOLCHAIN", "GOENV", "GODEBUG", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "GOINSECURE", "RUSTC(?:_WRAPPER|_WORKSPACE_WRAPPER)?", "RUSTFLAGS", "RUSTDOCFLAGS", "CARGO_.*",
+    // Commands other programs run on one's behalf: editors, pagers, ask-pass helpers, remote shells.
+    "EDITOR", "VISUAL", "PAGER", "MANPAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "(?:.*_)?ASKPASS(?:_.*)?", "TAR_OPTIONS", "RSYNC_.*", "CVS_RSH", "CVS_SERVER",
+    "VIMINIT", "GVIMINIT", "EXINIT",
+    // Git runs commands (GIT_SSH_COMMAND, GIT_EXTERNAL_DIFF), loads config (GIT_CONFIG_*), trusts (GIT_SSL_*) and
+    // finds repositories (GIT_DIR) from its environment: only the commit identity is left to callers.
+    "GIT_(?!(?:AUTHOR|COMMITTER)_(?:NAME|EMAIL|DATE)$).*",
+    // Other clients' config files and endpoints: where they connect and with what.
+    "CURL_HOME", "WGETRC", "SYSTEM_WGETRC", "NETRC", "PIP_.*", "UV_.*", "KUBECONFIG", "DOCKER_.*", "AWS_(?:CONFIG_FILE|SHARED_CREDENTIALS_FILE|ENDPOINT_URL.*)",
+  ].join("|")})$`,
+  "i",
+);
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Names in `env` that a caller may not set, with why. */
 export function forbiddenEnvNames(env: EnvVar[]): string[] {
-  return env.map((e) => e.name).filter((n) => !ENV_NAME.test(n) || FORBIDDEN_ENV.some((re) => re.test(n)));
+  return env.map((e) => e.name).filter((n) => !ENV_NAME.test(n) || FORBIDDEN_ENV.test(n));
 }

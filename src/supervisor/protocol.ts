@@ -11,6 +11,7 @@ export interface StartMessage {
   /** `prompt` is the first user message: the title, plus a note when a webhook payload came with it. */
   session: { name: string; namespace: string; prompt: string };
   spec: Pick<AgentSpec, "models" | "system">;
+  /** Model keys, endpoints and the operator's proxy settings (`credentialsFrom`): none of them is read from the child's env. */
   credentials: ModelCredentials;
 }
 

@@ -3,6 +3,7 @@ import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { createModel } from "../../src/harness/models";
 import { createEchoModel } from "../../src/harness/models/echo";
 import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest } from "../../src/harness/models/types";
+import { startFakeProxy } from "../fakes/http-proxy";
 import { fail, hang, reply, startModelServer } from "../fakes/model-server";
 
 const fake = startModelServer();
@@ -300,6 +301,34 @@ for (const { provider, model, keyVar, key } of providers) {
       const err = await failure((await client({ ...creds, ...base })).complete(ask("hi", { model })));
       expect(err.fallback).toBe(true);
       expect(err.message).toStartWith(`${id}: connection to ${url}`);
+    });
+
+    // The harness's environment holds the agent's spec.env and a caller's env: a proxy named there
+    // must never see the API key. Only the operator's settings, passed in the credentials, count.
+    test("ignores proxy variables in its own environment and uses the operator's proxy from the credentials", async () => {
+      const attacker = startFakeProxy();
+      const operator = startFakeProxy();
+      const names = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"];
+      const saved = names.map((k) => [k, process.env[k]] as const);
+      try {
+        for (const k of ["HTTP_PROXY", "http_proxy", "ALL_PROXY"]) process.env[k] = attacker.url;
+        const direct = await (await client()).complete(ask("straight there", { model }));
+        expect(direct.text).toBe("straight there");
+        expect(fake.requests).toHaveLength(1);
+        expect(attacker.requests).toEqual([]);
+
+        process.env.NO_PROXY = "*";
+        const proxied = await (await client({ ...creds, proxy: { HTTP_PROXY: operator.url } })).complete(ask("via the operator", { model }));
+        expect(proxied.text).toBe("via the operator");
+        expect(operator.requests.map((r) => [r.method, new URL(r.url).pathname, r.headers.authorization])).toEqual([
+          ["POST", provider === "anthropic" ? "/v1/messages" : "/v1/chat/completions", `Bearer ${key}`],
+        ]);
+        expect(attacker.requests).toEqual([]);
+      } finally {
+        for (const [k, v] of saved) v === undefined ? delete process.env[k] : (process.env[k] = v);
+        await attacker.stop();
+        await operator.stop();
+      }
     });
   });
 }

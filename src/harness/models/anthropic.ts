@@ -1,6 +1,7 @@
 /** `anthropic/<model>`: the Messages API through @anthropic-ai/sdk, streamed, with errors mapped to ModelError. */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
 import { toModelError, type ApiErrorInfo } from "./errors";
+import { modelFetch } from "./proxy";
 import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream } from "./types";
 
 const DEFAULT_MAX_TOKENS = 4096;
@@ -19,8 +20,9 @@ export function createAnthropicModel(model: string, creds: ModelCredentials): Mo
       if (!apiKey) throw new ModelError(`${id}: ANTHROPIC_API_KEY is not set`, true);
       const baseURL = creds.ANTHROPIC_BASE_URL;
       if (baseURL && !/^https?:$/.test(URL.parse(baseURL)?.protocol ?? "")) throw new ModelError(`${id}: ANTHROPIC_BASE_URL is not an http(s) URL`, false);
-      // baseURL null (not undefined) so the SDK does not read ANTHROPIC_BASE_URL from the environment.
-      client ??= new Anthropic({ apiKey, baseURL: baseURL || null, maxRetries: 0 });
+      // baseURL null (not undefined) so the SDK does not read ANTHROPIC_BASE_URL from the environment; the
+      // fetch connects as the operator's proxy settings say, never as this process's environment does.
+      client ??= new Anthropic({ apiKey, baseURL: baseURL || null, maxRetries: 0, fetch: modelFetch(creds.proxy) });
       const out: ModelResult = { text: "", stopReason: "end_turn", usage: {} };
       let thinking = "";
       let finished = false;

@@ -1,6 +1,7 @@
 /** `openai/<model>`: Chat Completions through the openai SDK, streamed; works with OpenAI-compatible servers (Ollama, vLLM). */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import { toModelError, type ApiErrorInfo } from "./errors";
+import { modelFetch } from "./proxy";
 import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream } from "./types";
 
 /** Error types sent inside a stream (no HTTP status) that are NOT worth trying the next model for. */
@@ -22,8 +23,9 @@ export function createOpenAIModel(model: string, creds: ModelCredentials): Model
       if (!apiKey) throw new ModelError(`${id}: OPENAI_API_KEY is not set`, true);
       const baseURL = creds.OPENAI_BASE_URL;
       if (baseURL && !/^https?:$/.test(URL.parse(baseURL)?.protocol ?? "")) throw new ModelError(`${id}: OPENAI_BASE_URL is not an http(s) URL`, false);
-      // baseURL null (not undefined) so the SDK does not read OPENAI_BASE_URL from the environment.
-      client ??= new OpenAI({ apiKey, baseURL: baseURL || null, maxRetries: 0 });
+      // baseURL null (not undefined) so the SDK does not read OPENAI_BASE_URL from the environment; the
+      // fetch connects as the operator's proxy settings say, never as this process's environment does.
+      client ??= new OpenAI({ apiKey, baseURL: baseURL || null, maxRetries: 0, fetch: modelFetch(creds.proxy) });
       // api.openai.com rejects max_tokens for newer models; compatible servers mostly only know max_tokens.
       const official = new URL(client.baseURL).hostname === "api.openai.com";
       const limit = req.maxTokens === undefined ? {} : official ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens };

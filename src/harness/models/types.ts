@@ -59,4 +59,19 @@ export interface ModelCredentials {
   ANTHROPIC_BASE_URL?: string;
   OPENAI_API_KEY?: string;
   OPENAI_BASE_URL?: string;
+  /**
+   * The operator's proxy settings, from the environment of `pai serve`. The model clients use
+   * these and nothing else: proxy variables in the session's own environment (set by the agent's
+   * spec.env or a caller) could send the API key through someone else's proxy.
+   */
+  proxy?: ProxySettings;
+}
+
+/** Proxy variables as `pai serve` saw them, each already resolved between its two spellings. */
+export interface ProxySettings {
+  HTTP_PROXY?: string;
+  HTTPS_PROXY?: string;
+  /** Used when the scheme's own variable is unset, and only if it names an http(s) proxy. */
+  ALL_PROXY?: string;
+  NO_PROXY?: string;
 }
