@@ -6,6 +6,8 @@ import { resolve } from "node:path";
 import { parseCidr, type Cidr } from "../lib/cidr";
 import { UsageError, type FlagSpec, parseArgs } from "../lib/args";
 import type { LogLevel } from "../lib/log";
+import { DEFAULT_MAX_PENDING } from "../service/sessions";
+import { DEFAULT_SESSION_NICE } from "../supervisor/supervisor";
 
 export interface ServeConfig {
   port: number;
@@ -20,6 +22,10 @@ export interface ServeConfig {
   writeStatus: boolean;
   /** Sessions running at once, across all agents. */
   maxSessions: number;
+  /** Pending sessions across all agents; starts beyond it get 429. */
+  maxPending: number;
+  /** Nice value added for session processes (0: the server's own priority). */
+  sessionNice: number;
   /** Delays between callback attempts (PAI_CALLBACK_BACKOFF_MS, comma-separated). */
   callbackBackoffMs?: number[];
   /** Let callbackUrl reach loopback and private addresses. */
@@ -38,6 +44,8 @@ export const SERVE_FLAGS: FlagSpec = {
   "max-body-bytes": {},
   "log-level": {},
   "max-sessions": {},
+  "max-pending": {},
+  "session-nice": {},
   "no-write-status": { boolean: true },
   "allow-private-callbacks": { boolean: true },
   help: { short: "h", boolean: true },
@@ -73,6 +81,10 @@ Flags (each has an environment twin):
                                                 (default loopback only: 127.0.0.0/8, ::1)
       --max-body-bytes N    PAI_MAX_BODY_BYTES  largest request body accepted (default 1048576)
       --max-sessions N      PAI_MAX_SESSIONS    sessions running at once (default 8); more wait, Pending
+      --max-pending N       PAI_MAX_PENDING     sessions waiting Pending, all agents (default 100000);
+                                                more starts get 429 with Retry-After
+      --session-nice N      PAI_SESSION_NICE    run sessions N nice levels below the server (0-19,
+                                                default 10; 0 keeps the server's priority)
       --log-level L         PAI_LOG_LEVEL       debug, info, warn or error (default info)
       --no-write-status                         do not write status back into manifest files
       --allow-private-callbacks PAI_ALLOW_PRIVATE_CALLBACKS=true
@@ -122,6 +134,14 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const maxSessions = Number(maxText);
   if (!/^\d+$/.test(maxText) || maxSessions < 1 || maxSessions > 10000) throw new UsageError(`--max-sessions must be a whole number from 1 to 10000 (got "${maxText}")`);
 
+  const pendingText = pick("max-pending", "PAI_MAX_PENDING") ?? String(DEFAULT_MAX_PENDING);
+  const maxPending = Number(pendingText);
+  if (!/^\d+$/.test(pendingText) || maxPending < 1 || maxPending > 1_000_000_000) throw new UsageError(`--max-pending must be a whole number from 1 to 1000000000 (got "${pendingText}")`);
+
+  const niceText = pick("session-nice", "PAI_SESSION_NICE") ?? String(DEFAULT_SESSION_NICE);
+  const sessionNice = Number(niceText);
+  if (!/^\d+$/.test(niceText) || sessionNice > 19) throw new UsageError(`--session-nice must be a whole number from 0 to 19 (got "${niceText}")`);
+
   const keepAliveText = env.PAI_SSE_KEEPALIVE_MS || "15000";
   const sseKeepAliveMs = Number(keepAliveText);
   if (!/^\d+$/.test(keepAliveText) || sseKeepAliveMs < 10) throw new UsageError(`PAI_SSE_KEEPALIVE_MS must be a whole number of milliseconds, at least 10 (got "${keepAliveText}")`);
@@ -145,6 +165,8 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     writeStatus: !flags["no-write-status"],
     allowPrivateCallbacks: !!flags["allow-private-callbacks"] || /^(1|true|yes)$/i.test(env.PAI_ALLOW_PRIVATE_CALLBACKS ?? ""),
     maxSessions,
+    maxPending,
+    sessionNice,
     sseKeepAliveMs,
     callbackBackoffMs,
   };

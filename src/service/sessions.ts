@@ -1,10 +1,13 @@
 /**
  * Session use cases: start a session (committed before the caller hears of it), append events in
  * order, move phases, read. Writes go through group commit; live readers are told after commit.
+ * Back-pressure (an agent's `maxPending`, the server-wide cap) is decided inside the same write
+ * as the insert, against counters that move only inside writes, so concurrent starts cannot all
+ * pass a check made before any of them committed.
  */
 import type { Store } from "../store";
 import type { Agent } from "../domain/agent";
-import { BadRequestError, NotFoundError } from "../domain/errors";
+import { BadRequestError, NotFoundError, TooManyRequestsError } from "../domain/errors";
 import { CallbackState, EventType, Phase, forbiddenEnvNames, type EnvVar, type Session, type SessionEvent, type SessionOrigin } from "../domain/session";
 import { createGroupCommit, type GroupCommit } from "../lib/group-commit";
 import { uuid } from "../lib/crypto";
@@ -20,7 +23,14 @@ export interface StartOptions {
   /** The raw event, given to the agent as webhook.json. */
   payload?: unknown;
   callbackUrl?: string;
+  /** Refuse (429) when this many sessions of the agent already wait Pending: a webhook trigger's `maxPending`. */
+  maxPending?: number;
 }
+
+/** Retry-After of a refused start (429). */
+export const RETRY_AFTER_SECONDS = 10;
+export const DEFAULT_MAX_PENDING = 100_000;
+const KINDS = ["wh", "run"] as const;
 
 export interface StartResult {
   session: Session;
@@ -28,18 +38,65 @@ export interface StartResult {
   created: boolean;
 }
 
-export function createSessionService(deps: { store: Store; log: Logger; feed?: SessionFeed; now?: () => Date }) {
+export interface SessionServiceDeps {
+  store: Store;
+  log: Logger;
+  feed?: SessionFeed;
+  now?: () => Date;
+  /** Server-wide cap on Pending sessions (all agents): the last safety valve. Default DEFAULT_MAX_PENDING. */
+  maxPending?: number;
+}
+
+export function createSessionService(deps: SessionServiceDeps) {
   const { store, log } = deps;
   const feed = deps.feed ?? new SessionFeed();
   const now = () => (deps.now?.() ?? new Date()).toISOString();
+  const maxPendingTotal = deps.maxPending ?? DEFAULT_MAX_PENDING;
+
+  // Pending sessions in the store, as of the writes run so far (so the inserts earlier in the same
+  // transaction count). They move only inside writes; if a whole transaction rolls back they are
+  // counted again from the store. Per agent they are counted on first need (an agent's check),
+  // then kept.
+  let pendingTotal = store.sessions.countPending();
+  const pendingOf = new Map<string, number>();
+  const agentKey = (namespace: string, agent: string) => `${namespace}/${agent}`;
+  function agentPending(namespace: string, agent: string): number {
+    const k = agentKey(namespace, agent);
+    let n = pendingOf.get(k);
+    if (n === undefined) pendingOf.set(k, (n = store.sessions.pendingCount(namespace, agent)));
+    return n;
+  }
+  function leftPending(namespace: string, agent: string) {
+    pendingTotal--;
+    const k = agentKey(namespace, agent);
+    const n = pendingOf.get(k);
+    if (n !== undefined) pendingOf.set(k, n - 1);
+  }
+
   const writer: GroupCommit = createGroupCommit(
-    (fn) => store.tx(fn),
+    (fn) => {
+      try {
+        store.tx(fn);
+      } catch (err) {
+        pendingTotal = store.sessions.countPending();
+        pendingOf.clear();
+        throw err;
+      }
+    },
     (err) => log.error("failed to write session data", { error: (err as Error).message }),
   );
   let seq = store.sessions.maxSeq();
+  /** Last name suffix used per agent: names count per agent, so they say nothing of other agents or the server's total. */
+  const suffixes = new Map<string, number>();
+  function nextSuffix(namespace: string, agent: string): number {
+    const k = agentKey(namespace, agent);
+    const n = (suffixes.get(k) ?? store.sessions.lastSuffix(namespace, agent, KINDS)) + 1;
+    suffixes.set(k, n);
+    return n;
+  }
   /** Next event id per session that has events in flight. */
   const nextId = new Map<string, number>();
-  const started = new Set<(s: Session) => void>();
+  const started = new Set<(s: Session, seq: number) => void>();
   const finished = new Set<(s: Session) => void>();
 
   function get(namespace: string, name: string): Session {
@@ -74,14 +131,16 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
   async function create(agent: Agent, opts: StartOptions): Promise<StartResult> {
     const bad = forbiddenEnvNames(opts.env ?? []);
     if (bad.length) throw new BadRequestError(`env: these variables may not be set for a session: ${bad.join(", ")}`);
+    const { namespace, name: agentName } = agent.metadata;
     const mySeq = ++seq;
     const session: Session = {
-      // The suffix is the session's place in the store's order: unique (random 32-bit suffixes
-      // collide around 90k sessions of one agent) and index-friendly (inserts land on one page).
-      name: `${agent.metadata.name}-${opts.kind ?? "run"}-${mySeq.toString(16).padStart(8, "0")}`,
-      namespace: agent.metadata.namespace,
+      // A counter per agent: unique (random 32-bit suffixes collide around 90k sessions of one
+      // agent), ordered, index-friendly (an agent's inserts land on one page), and it tells a
+      // caller nothing of other agents. The global order (seq) is stored, never shown.
+      name: `${agentName}-${opts.kind ?? "run"}-${nextSuffix(namespace, agentName).toString(16).padStart(8, "0")}`,
+      namespace,
       uid: uuid(),
-      agentDefinition: agent.metadata.name,
+      agentDefinition: agentName,
       generation: agent.metadata.generation,
       spec: agent.spec,
       title: opts.title,
@@ -100,15 +159,31 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
     const delivery = opts.origin.delivery;
     const existing = await writer.run(() => {
       if (delivery) {
-        const earlier = store.sessions.findDelivery(session.namespace, session.agentDefinition, delivery);
+        const earlier = store.sessions.findDelivery(namespace, agentName, delivery);
         if (earlier) return earlier;
-        store.sessions.insertDelivery(session.namespace, session.agentDefinition, delivery, session.name, session.createdAt);
       }
+      // Checked before anything is written: a refused start leaves no row (writes in a batch have no savepoints).
+      if (pendingTotal >= maxPendingTotal)
+        throw new TooManyRequestsError("the server has too many sessions waiting to run; retry later", RETRY_AFTER_SECONDS);
+      if (opts.maxPending !== undefined && agentPending(namespace, agentName) >= opts.maxPending)
+        throw new TooManyRequestsError(`agent "${agentName}" already has ${opts.maxPending} sessions waiting to run (maxPending); retry later`, RETRY_AFTER_SECONDS);
+      if (delivery) store.sessions.insertDelivery(namespace, agentName, delivery, session.name, session.createdAt);
       store.sessions.insert({ ...session, seq: mySeq });
+      pendingTotal++;
+      const k = agentKey(namespace, agentName);
+      const n = pendingOf.get(k);
+      if (n !== undefined) pendingOf.set(k, n + 1);
       return undefined;
     });
-    if (existing) return { session: get(session.namespace, existing), created: false };
-    for (const fn of started) fn(session);
+    if (existing) return { session: get(namespace, existing), created: false };
+    // Committed: whatever a listener does, the caller gets the session (never a 500 for it).
+    for (const fn of started) {
+      try {
+        fn(session, mySeq);
+      } catch (err) {
+        log.error("a listener failed on a started session", { session: `${namespace}/${session.name}`, error: (err as Error)?.message });
+      }
+    }
     return { session, created: true };
   }
 
@@ -128,7 +203,9 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
 
   function markRunning(s: Session) {
     const startedAt = now();
-    writer.queue(() => store.sessions.update(s.namespace, s.name, { phase: Phase.Running, startedAt }));
+    writer.queue(() => {
+      if (store.sessions.markRunning(s.namespace, s.name, startedAt)) leftPending(s.namespace, s.agentDefinition);
+    });
     appendEvent(s.namespace, s.name, EventType.StatusRunning, { phase: Phase.Running });
   }
 
@@ -143,7 +220,10 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
       ...(result.error ? { reason: result.error } : {}),
     });
     return writer
-      .run(() => store.sessions.update(s.namespace, s.name, { phase: result.phase, response: result.response, error: result.error, finishedAt }))
+      .run(() => {
+        if (store.sessions.phaseOf(s.namespace, s.name) === Phase.Pending) leftPending(s.namespace, s.agentDefinition);
+        store.sessions.update(s.namespace, s.name, { phase: result.phase, response: result.response, error: result.error, finishedAt });
+      })
       .then(() => {
         const done = { ...s, ...result, finishedAt };
         feed.closed(done);
@@ -156,14 +236,21 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
     feed,
     start,
     startOnce,
+    /** Pending sessions of one agent (one index entry read per such session). */
     pendingCount: (namespace: string, agent: string) => store.sessions.pendingCount(namespace, agent),
+    /** Pending sessions of all agents (kept as a counter, not counted per call). */
+    pendingTotal: () => pendingTotal,
+    /** For the supervisor: the agents with Pending sessions, and one agent's backlog page by page. */
+    pendingAgents: () => store.sessions.pendingAgents(),
+    pendingPage: (namespace: string, agent: string, after: number, limit: number) => store.sessions.pendingPage(namespace, agent, after, limit),
     findDelivery: (namespace: string, agent: string, delivery: string) => store.sessions.findDelivery(namespace, agent, delivery),
     pendingCallbacks: () => store.sessions.pendingCallbacks(),
     setCallbackState: (s: Session, state: CallbackState) => writer.run(() => store.sessions.update(s.namespace, s.name, { callbackState: state })),
     get,
     find: (namespace: string, name: string) => store.sessions.get(namespace, name),
     list: (namespace?: string, limit = 100) => store.sessions.list(namespace, limit),
-    inPhase: (phase: string) => store.sessions.inPhase(phase),
+    /** Sessions Running in the store (at start-up: those a previous server left behind). */
+    running: () => store.sessions.running(),
     events: (namespace: string, name: string, opts?: { after?: number; limit?: number; type?: string }) => store.sessions.events(namespace, name, opts),
     appendEvent,
     markRunning,
@@ -172,8 +259,8 @@ export function createSessionService(deps: { store: Store; log: Logger; feed?: S
     onFinished(fn: (s: Session) => void) {
       finished.add(fn);
     },
-    /** Called with each session right after it is committed (the supervisor queues it). */
-    onStarted(fn: (s: Session) => void) {
+    /** Called with each session and its seq right after it is committed (the supervisor queues it). */
+    onStarted(fn: (s: Session, seq: number) => void) {
       started.add(fn);
     },
     flush: () => writer.flush(),

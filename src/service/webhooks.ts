@@ -6,7 +6,7 @@
  */
 import type { Agent, WebhookTrigger } from "../domain/agent";
 import { hasWebhook } from "../domain/agent";
-import { BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError, TooManyRequestsError, UnauthorizedError, UnsupportedMediaTypeError } from "../domain/errors";
+import { BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError, UnauthorizedError, UnsupportedMediaTypeError } from "../domain/errors";
 import { webhookSecretName } from "../domain/names";
 import { forbiddenEnvNames, isFinal, Phase, type EnvVar, type Session } from "../domain/session";
 import { decodeWebhookFields, WEBHOOK_FIELDS } from "../domain/webhook";
@@ -20,8 +20,6 @@ import type { Logger } from "../lib/log";
 import type { AgentService } from "./agents";
 import type { SecretService } from "./secrets";
 import type { SessionService } from "./sessions";
-
-export const RETRY_AFTER_SECONDS = 10;
 
 export interface WebhookRequest {
   namespace: string;
@@ -139,8 +137,6 @@ export function createWebhookService(deps: {
     const ns = agent.metadata.namespace;
     const name = agent.metadata.name;
     const known = delivery ? sessions.findDelivery(ns, name, delivery) : undefined;
-    if (!known && trigger.maxPending && sessions.pendingCount(ns, name) >= trigger.maxPending)
-      throw new TooManyRequestsError(`agent "${name}" already has ${trigger.maxPending} sessions waiting to run (maxPending); retry later`, RETRY_AFTER_SECONDS);
 
     const { session } = known
       ? { session: sessions.get(ns, known) }
@@ -151,6 +147,8 @@ export function createWebhookService(deps: {
           kind: "wh",
           payload: inv.payload,
           callbackUrl: inv.callbackUrl,
+          // Checked in the same write as the insert, so concurrent deliveries cannot overshoot it.
+          maxPending: trigger.maxPending,
         });
     const base = { session: session.name, agentDefinition: session.agentDefinition };
     if (!inv.waitSeconds) return base;

@@ -2,6 +2,7 @@
  * Tables of the store. Columns are snake_case; JSON documents (spec, status, secret data) are TEXT
  * holding JSON, read and written whole. drizzle-kit generates `db/migrations` from this file.
  */
+import { sql } from "drizzle-orm";
 import { sqliteTable, text, integer, primaryKey, index, uniqueIndex, foreignKey } from "drizzle-orm/sqlite-core";
 
 export const agents = sqliteTable(
@@ -79,7 +80,7 @@ export const sessions = sqliteTable(
     callbackUrl: text("callback_url"),
     /** `pending` until delivered (`delivered`) or given up (`failed`); null without a callback. */
     callbackState: text("callback_state"),
-    /** Insertion order, for a stable FIFO queue. */
+    /** Global insertion order (FIFO within an agent); never shown to callers. Rows are inserted in seq order. */
     seq: integer("seq").notNull(),
     createdAt: text("created_at").notNull(),
     startedAt: text("started_at"),
@@ -87,8 +88,14 @@ export const sessions = sqliteTable(
   },
   (t) => [
     primaryKey({ columns: [t.namespace, t.name] }),
-    index("sessions_phase_seq_idx").on(t.phase, t.seq),
     index("sessions_namespace_seq_idx").on(t.namespace, t.seq),
+    // Partial indexes hold only the rows a query looks for, so a backlog of a million Pending
+    // sessions costs the others nothing: the supervisor pages one agent's backlog in order (and
+    // finds the agents that have one), start-up finds Running and finished-but-undelivered rows
+    // without a scan. Queries must spell the same WHERE (raw SQL in ./sessions.ts, INDEXED BY).
+    index("sessions_pending_idx").on(t.namespace, t.agentDefinition, t.seq).where(sql`phase = 'Pending'`),
+    index("sessions_running_idx").on(t.seq).where(sql`phase = 'Running'`),
+    index("sessions_callback_due_idx").on(t.seq).where(sql`callback_state = 'pending' AND finished_at IS NOT NULL`),
   ],
 );
 

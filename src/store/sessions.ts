@@ -114,16 +114,51 @@ export function createSessionRepo(db: Db) {
     )
     .prepare()
   );
-  const pendingInAgent = lazy(() =>
-    db
-    .select({ n: sql<number>`count(*)` })
-    .from(sessions)
-    .where(and(eq(sessions.namespace, sql.placeholder("namespace")), eq(sessions.agentDefinition, sql.placeholder("agent")), eq(sessions.phase, "Pending")))
-    .prepare()
+  // The queries below read the partial indexes of schema.sql.ts. Each spells its index's WHERE
+  // literally and names it (INDEXED BY): without statistics the planner might pick another index
+  // and scan the whole backlog, and INDEXED BY turns that mistake into an error instead.
+  const q = <T>(text: string) => lazy(() => db.$client.prepare<T, (string | number)[]>(text));
+  const countPending = q<{ n: number }>(`SELECT count(*) AS n FROM sessions INDEXED BY sessions_pending_idx WHERE phase = 'Pending'`);
+  const countPendingOf = q<{ n: number }>(
+    `SELECT count(*) AS n FROM sessions INDEXED BY sessions_pending_idx WHERE phase = 'Pending' AND namespace = ?1 AND agent_definition = ?2`,
   );
-  const maxSeq = lazy(() =>
-    db.select({ seq: sql<number>`coalesce(max(${sessions.seq}), 0)` }).from(sessions).prepare()
+  const pendingPage = q<{ name: string; seq: number; lim: number | null }>(
+    `SELECT name, seq, json_extract(spec, '$.maxConcurrentSessions') AS lim FROM sessions INDEXED BY sessions_pending_idx
+     WHERE phase = 'Pending' AND namespace = ?1 AND agent_definition = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4`,
   );
+  // Two seeks, not one row-value comparison: SQLite walks `(namespace, agent) > (?, ?)` entry by
+  // entry through the agent's own backlog (450 ms over a million), but seeks past it with these.
+  const nextPendingAgentIn = q<{ namespace: string; agent: string }>(
+    `SELECT namespace, agent_definition AS agent FROM sessions INDEXED BY sessions_pending_idx
+     WHERE phase = 'Pending' AND namespace = ?1 AND agent_definition > ?2 ORDER BY agent_definition LIMIT 1`,
+  );
+  const firstPendingAgentAfter = q<{ namespace: string; agent: string }>(
+    `SELECT namespace, agent_definition AS agent FROM sessions INDEXED BY sessions_pending_idx
+     WHERE phase = 'Pending' AND namespace > ?1 ORDER BY namespace, agent_definition LIMIT 1`,
+  );
+  const nextNamespace = q<{ namespace: string }>(`SELECT namespace FROM sessions INDEXED BY sessions_namespace_seq_idx WHERE namespace > ?1 ORDER BY namespace LIMIT 1`);
+  const maxSeqIn = q<{ seq: number | null }>(`SELECT max(seq) AS seq FROM sessions INDEXED BY sessions_namespace_seq_idx WHERE namespace = ?1`);
+  const newestIn = lazy(() =>
+    db.select().from(sessions).where(eq(sessions.namespace, sql.placeholder("namespace"))).orderBy(desc(sessions.seq)).limit(sql.placeholder("limit")).prepare()
+  );
+  const runningRows = lazy(() =>
+    db.select().from(sessions).where(sql`phase = 'Running'`).orderBy(asc(sessions.seq)).prepare()
+  );
+  const callbacksDue = lazy(() =>
+    db.select().from(sessions).where(sql`callback_state = 'pending' AND finished_at IS NOT NULL`).orderBy(asc(sessions.seq)).prepare()
+  );
+  const phaseOf = q<{ phase: string }>(`SELECT phase FROM sessions WHERE namespace = ?1 AND name = ?2`);
+  const markRunning = q<never>(`UPDATE sessions SET phase = 'Running', started_at = ?3 WHERE namespace = ?1 AND name = ?2 AND phase = 'Pending'`);
+  const lastName = q<{ name: string }>(
+    `SELECT name FROM sessions WHERE namespace = ?1 AND name BETWEEN ?2 AND ?3 AND agent_definition = ?4 AND length(name) = length(?2) ORDER BY name DESC LIMIT 1`,
+  );
+
+  /** Every namespace that has sessions: a skip-scan of the (namespace, seq) index, one step per namespace. */
+  function namespaces(): string[] {
+    const out: string[] = [];
+    for (let r = nextNamespace().get(""); r; r = nextNamespace().get(r.namespace)) out.push(r.namespace);
+    return out;
+  }
 
   const toEvent = (r: typeof sessionEvents.$inferSelect): SessionEvent => ({ id: r.id, type: r.type, content: r.content, timestamp: r.timestamp });
 
@@ -132,8 +167,41 @@ export function createSessionRepo(db: Db) {
       const r = byKey().get({ namespace, name });
       return r ? rowToSession(r) : undefined;
     },
-    maxSeq: () => maxSeq().get()!.seq,
-    pendingCount: (namespace: string, agent: string) => pendingInAgent().get({ namespace, agent })!.n,
+    /** The largest seq in use: one index lookup per namespace (no scan of the table). */
+    maxSeq: () => Math.max(0, ...namespaces().map((ns) => maxSeqIn().get(ns)?.seq ?? 0)),
+    /** Pending sessions, all agents: counts the entries of the pending index (~50 ms per million). */
+    countPending: () => countPending().get()!.n,
+    /** Pending sessions of one agent; costs one index entry per such session. */
+    pendingCount: (namespace: string, agent: string) => countPendingOf().get(namespace, agent)!.n,
+    /** Up to `limit` Pending sessions of one agent with seq > `after`, oldest first: names and the limit their spec snapshot carries. */
+    pendingPage(namespace: string, agent: string, after: number, limit: number): { name: string; seq: number; maxConcurrentSessions?: number }[] {
+      return pendingPage()
+        .all(namespace, agent, after, limit)
+        .map((r) => (r.lim === null ? { name: r.name, seq: r.seq } : { name: r.name, seq: r.seq, maxConcurrentSessions: r.lim }));
+    },
+    /** The agents that have Pending sessions: a skip-scan of the pending index, one step per agent. */
+    pendingAgents(): { namespace: string; agent: string }[] {
+      const out: { namespace: string; agent: string }[] = [];
+      for (let r = firstPendingAgentAfter().get(""); r; r = nextPendingAgentIn().get(r.namespace, r.agent) ?? firstPendingAgentAfter().get(r.namespace)) out.push(r);
+      return out;
+    },
+    /**
+     * The largest 8-hex-digit suffix among the names `<agent>-<kind>-<suffix>` of one agent
+     * (0 if none); a lookup at the end of the range in the primary key.
+     */
+    lastSuffix(namespace: string, agent: string, kinds: readonly string[]): number {
+      let max = 0;
+      for (const kind of kinds) {
+        const prefix = `${agent}-${kind}-`;
+        const r = lastName().get(namespace, `${prefix}00000000`, `${prefix}ffffffff`, agent);
+        const n = r ? parseInt(r.name.slice(prefix.length), 16) : 0;
+        if (Number.isFinite(n) && n > max) max = n;
+      }
+      return max;
+    },
+    phaseOf: (namespace: string, name: string) => phaseOf().get(namespace, name)?.phase,
+    /** Pending → Running; false (and nothing changed) if the session is no longer Pending. */
+    markRunning: (namespace: string, name: string, startedAt: string) => markRunning().run(namespace, name, startedAt).changes > 0,
     insert(s: Session & { seq: number }) {
       insertSession().run(
         s.namespace,
@@ -162,7 +230,7 @@ export function createSessionRepo(db: Db) {
     },
     /** Finished sessions whose callback is still to be delivered. */
     pendingCallbacks(): Session[] {
-      return db.select().from(sessions).where(eq(sessions.callbackState, "pending")).orderBy(asc(sessions.seq)).all().map(rowToSession).filter((s) => s.finishedAt);
+      return callbacksDue().all().map(rowToSession);
     },
     update(namespace: string, name: string, values: Partial<Pick<SessionRow, "phase" | "response" | "error" | "startedAt" | "finishedAt" | "callbackState">>) {
       db.update(sessions).set(values).where(and(eq(sessions.namespace, namespace), eq(sessions.name, name))).run();
@@ -175,13 +243,14 @@ export function createSessionRepo(db: Db) {
       return (opts.type ? eventsOfTypeAfter().all({ ...args, type: opts.type }) : eventsAfter().all(args)).map(toEvent);
     },
     lastEventId: (namespace: string, session: string) => lastEventId().get({ namespace, session })!.id,
-    /** Sessions in a phase, oldest first. */
-    inPhase(phase: string): Session[] {
-      return db.select().from(sessions).where(eq(sessions.phase, phase)).orderBy(asc(sessions.seq)).all().map(rowToSession);
+    /** Running sessions, oldest first (from their partial index: start-up reads no Pending row). */
+    running(): Session[] {
+      return runningRows().all().map(rowToSession);
     },
+    /** The newest `limit` sessions of a namespace, or of all (merged from each namespace's newest, not a sort of the table). */
     list(namespace: string | undefined, limit: number): Session[] {
-      const q = db.select().from(sessions);
-      return (namespace ? q.where(eq(sessions.namespace, namespace)) : q).orderBy(desc(sessions.seq)).limit(limit).all().map(rowToSession);
+      const rows = (namespace ? [namespace] : namespaces()).flatMap((ns) => newestIn().all({ namespace: ns, limit }));
+      return rows.sort((a, b) => b.seq - a.seq).slice(0, limit).map(rowToSession);
     },
   };
 }

@@ -1,12 +1,17 @@
 /**
- * The supervisor: runs Pending sessions in order as child processes of this same program
- * (`pai harness`), within a global limit and each agent's `spec.maxConcurrentSessions`. It enforces
- * the deadline (SIGTERM, then SIGKILL), cancels on request, stores what the child reports, and
- * always ends a session with `session.status_closed` — also when the child crashes or the server
- * restarts.
+ * The supervisor: runs Pending sessions as child processes of this same program (`pai harness`),
+ * within a global limit and each agent's `spec.maxConcurrentSessions`, agents taking turns. It
+ * enforces the deadline (SIGTERM, then SIGKILL), cancels on request, stores what the child
+ * reports, and always ends a session with `session.status_closed` — also when the child crashes,
+ * cannot be started, or the server restarts.
+ *
+ * Scheduling never runs on a caller's stack: a start commits, then the next event-loop turn
+ * spawns, a few children per turn, so a burst of runnable sessions does not hold the loop that
+ * accepts webhooks. Children run at a lower CPU priority than the server (`sessionNice`).
  */
 import type { Subprocess } from "bun";
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { getPriority, setPriority } from "node:os";
 import { join } from "node:path";
 import { ConflictError } from "../domain/errors";
 import { DEFAULT_TIMEOUT_SECONDS, EventType, Phase, isFinal, type Session } from "../domain/session";
@@ -15,7 +20,11 @@ import type { SessionService } from "../service/sessions";
 import type { ModelCredentials } from "../harness/models/types";
 import { childEnv } from "./env";
 import type { HarnessMessage, StartMessage } from "./protocol";
-import { PendingQueue } from "./queue";
+import { PendingQueue, type QueueEntry, type QueueLimits } from "./queue";
+
+export const DEFAULT_SESSION_NICE = 10;
+/** Children spawned per event-loop turn before yielding to the requests waiting behind them. */
+export const SPAWNS_PER_TURN = 4;
 
 export interface SupervisorDeps {
   sessions: SessionService;
@@ -29,6 +38,11 @@ export interface SupervisorDeps {
   graceMs?: number;
   /** Each session runs in `<workDir>/<namespace>/<session>`; a webhook payload is put there as webhook.json. */
   workDir: string;
+  /** Added to the server's nice value for each child (capped at 19); 0 runs children at the server's priority. */
+  sessionNice?: number;
+  /** How much of the backlog is held in memory (tests make it small). */
+  queue?: Partial<QueueLimits>;
+  spawnsPerTurn?: number;
 }
 
 /** The first user message: the title, and where to find the webhook's payload when one came. */
@@ -53,53 +67,105 @@ interface Run {
 const STDERR_TAIL = 2000;
 const key = (s: { namespace: string; name: string }) => `${s.namespace}/${s.name}`;
 
+/** An error's message without file paths (they would tell session readers where the data dir is). */
+function reasonOf(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/\s*'[^']*'/g, "").replace(/,\s*$/, "") || "unknown error";
+}
+
 export function createSupervisor(deps: SupervisorDeps) {
   const { sessions, log } = deps;
   const graceMs = deps.graceMs ?? 5000;
-  const queue = new PendingQueue();
+  const spawnsPerTurn = deps.spawnsPerTurn ?? SPAWNS_PER_TURN;
+  const queue = new PendingQueue(sessions, deps.queue);
   const running = new Map<string, Run>();
   const perAgent = new Map<string, number>();
   const exited = new Set<Promise<unknown>>();
+  /** Pending sessions being cancelled: their Cancelled is not committed yet, so they must not start meanwhile. */
+  const cancelling = new Set<string>();
   let stopping = false;
+  let started = false;
+  let scheduled = false;
+  const childNice = Math.min(19, ownNice() + (deps.sessionNice ?? DEFAULT_SESSION_NICE));
+  let niceFailed = false;
 
-  const agentKey = PendingQueue.agentKey;
+  const agentKey = (s: Session) => PendingQueue.agentKey(s.namespace, s.agentDefinition);
 
-  function schedule() {
-    if (stopping) return;
-    const canRun = (k: string, s: Session) => (perAgent.get(k) ?? 0) < (s.spec.maxConcurrentSessions ?? Infinity);
-    while (running.size < deps.maxSessions) {
-      const s = queue.take(canRun);
-      if (!s) return;
-      spawn(s);
+  function ownNice(): number {
+    try {
+      return getPriority();
+    } catch {
+      return 0;
     }
   }
 
+  /** Runs the scheduler on a later turn of the event loop, once however often it is asked. */
+  function schedule() {
+    if (scheduled || stopping || !started) return;
+    scheduled = true;
+    setImmediate(runQueue);
+  }
+
+  function runQueue() {
+    scheduled = false;
+    if (stopping) return;
+    const canRun = (k: string, e: QueueEntry) => (perAgent.get(k) ?? 0) < (e.maxConcurrentSessions ?? Infinity);
+    let spawned = 0;
+    while (running.size < deps.maxSessions) {
+      if (spawned >= spawnsPerTurn) return schedule(); // yield: requests wait behind this turn
+      let next;
+      try {
+        next = queue.take(canRun);
+      } catch (err) {
+        // The store could not be read: try again on a later turn rather than stall for good.
+        log.error("failed to read the session queue", { error: (err as Error).message });
+        setTimeout(schedule, 1000);
+        return;
+      }
+      if (!next) return;
+      const session = sessions.find(next.namespace, next.entry.name);
+      // Cancelled (or run) since it was queued: the store says so.
+      if (!session || session.phase !== Phase.Pending || cancelling.has(key(session))) continue;
+      // A failed spawn counts too: a cause that fails every spawn (EMFILE, ENOMEM) must not hold the loop either.
+      spawn(session);
+      spawned++;
+    }
+  }
+
+  /** Starts a session's child; a failure ends the session Error and frees its slot. */
   function spawn(session: Session) {
+    let proc: Subprocess;
+    try {
+      const cwd = join(deps.workDir, session.namespace, session.name);
+      mkdirSync(cwd, { recursive: true, mode: 0o700 });
+      // Compact: the payload came as compact JSON; indenting a deeply nested body multiplies its size.
+      if (session.payload !== undefined) writeFileSync(join(cwd, "webhook.json"), JSON.stringify(session.payload), { mode: 0o600 });
+      proc = Bun.spawn([...deps.command, "harness"], {
+        cwd,
+        env: childEnv(deps.baseEnv, session.spec.env, session.env),
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: "pipe",
+        serialization: "json",
+        ipc: (msg: HarnessMessage) => onMessage(run, msg),
+      });
+    } catch (err) {
+      failToStart(session, err);
+      return;
+    }
+    if (childNice > 0) {
+      try {
+        setPriority(proc.pid, childNice);
+      } catch (err) {
+        if (!niceFailed) log.warn("cannot lower the priority of session processes", { error: (err as Error).message });
+        niceFailed = true;
+      }
+    }
     sessions.markRunning(session);
     perAgent.set(agentKey(session), (perAgent.get(agentKey(session)) ?? 0) + 1);
-    let run: Run;
-    const cwd = join(deps.workDir, session.namespace, session.name);
-    mkdirSync(cwd, { recursive: true, mode: 0o700 });
-    if (session.payload !== undefined) writeFileSync(join(cwd, "webhook.json"), JSON.stringify(session.payload, null, 2) + "\n", { mode: 0o600 });
-    const proc = Bun.spawn([...deps.command, "harness"], {
-      cwd,
-      env: childEnv(deps.baseEnv, session.spec.env, session.env),
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "pipe",
-      serialization: "json",
-      ipc: (msg: HarnessMessage) => onMessage(run, msg),
-    });
-    run = { session, proc, response: null, stderr: "" };
+    const run: Run = { session, proc, response: null, stderr: "" };
     running.set(key(session), run);
     drainStderr(run);
-    const start: StartMessage = {
-      type: "start",
-      session: { name: session.name, namespace: session.namespace, prompt: promptOf(session) },
-      spec: { models: session.spec.models, system: session.spec.system },
-      credentials: deps.credentials,
-    };
-    proc.send(start);
     const seconds = session.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
     run.deadline = setTimeout(() => {
       terminate(run, { phase: Phase.Error, error: `deadline exceeded: the session ran longer than its timeout of ${seconds} s` });
@@ -107,6 +173,27 @@ export function createSupervisor(deps: SupervisorDeps) {
     const done = proc.exited.then((code) => onExit(run, code, proc.signalCode ? String(proc.signalCode) : null));
     exited.add(done);
     done.finally(() => exited.delete(done));
+    const start: StartMessage = {
+      type: "start",
+      session: { name: session.name, namespace: session.namespace, prompt: promptOf(session) },
+      spec: { models: session.spec.models, system: session.spec.system },
+      credentials: deps.credentials,
+    };
+    try {
+      proc.send(start);
+    } catch (err) {
+      // The child runs but cannot be told what to do: stop it; onExit ends the session.
+      terminate(run, { phase: Phase.Error, error: `failed to start the harness: ${reasonOf(err)}` });
+    }
+  }
+
+  /** A session whose child could not be started: Error with the reason, nothing held. */
+  function failToStart(s: Session, err: unknown) {
+    const error = `failed to start the harness: ${reasonOf(err)}`;
+    log.error("failed to start a session", { session: key(s), error: (err as Error)?.message ?? String(err) });
+    removeIfEmpty(join(deps.workDir, s.namespace, s.name));
+    sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: error });
+    sessions.finish(s, { phase: Phase.Error, response: null, error }).catch((e) => log.error("failed to end a session", { session: key(s), error: (e as Error).message }));
   }
 
   function removeIfEmpty(dir: string) {
@@ -174,20 +261,25 @@ export function createSupervisor(deps: SupervisorDeps) {
     removeIfEmpty(join(deps.workDir, s.namespace, s.name));
     perAgent.set(agentKey(s), (perAgent.get(agentKey(s)) ?? 1) - 1);
     log.info("session finished", { session: key(s), phase, ...(error ? { error } : {}) });
+    // The slot is free now; the next session need not wait for this commit.
+    schedule();
     const finished = await sessions.finish(s, { phase, response: run.response, error });
     run.session = finished;
-    schedule();
   }
 
-  /** Ends every session a previous process left Running, and queues the Pending ones. */
+  /**
+   * Ends every session a previous process left Running, and learns which agents have Pending
+   * sessions (not the sessions: they are read from the store in turn).
+   */
   async function recover() {
-    const stale = sessions.inPhase(Phase.Running);
+    const stale = sessions.running();
     for (const s of stale) {
       sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: "interrupted by server restart" });
       await sessions.finish(s, { phase: Phase.Error, response: lastResponse(s), error: "interrupted by server restart" });
     }
     if (stale.length) log.warn("ended sessions interrupted by a restart", { count: stale.length });
-    for (const s of sessions.inPhase(Phase.Pending)) queue.push(s);
+    queue.load();
+    started = true;
   }
 
   function lastResponse(s: Session): string | null {
@@ -198,19 +290,30 @@ export function createSupervisor(deps: SupervisorDeps) {
 
   async function cancel(namespace: string, name: string): Promise<Session> {
     const s = sessions.get(namespace, name);
+    const k = key(s);
     if (isFinal(s.phase)) throw new ConflictError(`session "${name}" already finished (${s.phase})`);
-    if (queue.remove(namespace, name, s.agentDefinition)) {
-      return sessions.finish(s, { phase: Phase.Cancelled, response: null, error: "cancelled" });
+    const run = running.get(k);
+    if (run) {
+      const closed = new Promise<Session>((resolve) => sessions.feed.onClosed(namespace, name, resolve));
+      terminate(run, { phase: Phase.Cancelled, error: "cancelled" });
+      return closed;
     }
-    const run = running.get(`${namespace}/${name}`);
-    if (!run) throw new ConflictError(`session "${name}" is not running`);
-    const closed = new Promise<Session>((resolve) => sessions.feed.onClosed(namespace, name, resolve));
-    terminate(run, { phase: Phase.Cancelled, error: "cancelled" });
-    return closed;
+    if (s.phase !== Phase.Pending) throw new ConflictError(`session "${name}" is not running`);
+    if (cancelling.has(k)) throw new ConflictError(`session "${name}" is being cancelled`);
+    // Held in memory or waiting in the store only: either way it must not start before Cancelled is committed.
+    queue.remove(namespace, s.agentDefinition, name);
+    cancelling.add(k);
+    try {
+      return await sessions.finish(s, { phase: Phase.Cancelled, response: null, error: "cancelled" });
+    } finally {
+      cancelling.delete(k);
+    }
   }
 
-  sessions.onStarted((s) => {
-    queue.push(s);
+  sessions.onStarted((s, seq) => {
+    // Before start-up the store is read instead (recover), which finds this one too.
+    if (!started) return;
+    queue.add(s.namespace, s.agentDefinition, { name: s.name, seq, maxConcurrentSessions: s.spec.maxConcurrentSessions });
     schedule();
   });
 
@@ -227,7 +330,8 @@ export function createSupervisor(deps: SupervisorDeps) {
       await Promise.allSettled([...exited]);
       sessions.flush();
     },
-    stats: () => ({ running: running.size, queued: queue.size }),
+    /** `queued`: Pending sessions in the store (all of them, not only those held in memory). */
+    stats: () => ({ running: running.size, queued: sessions.pendingTotal(), held: queue.size }),
     pids: () => [...running.values()].map((r) => r.proc.pid),
   };
 }

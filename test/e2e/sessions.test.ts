@@ -416,6 +416,7 @@ describe("cancelling a session that has not started", () => {
     expect(all.map((e) => e.type)).toEqual(["session.status_closed"]);
     expect(all[0]!.content).toEqual({ phase: "Cancelled", reason: "cancelled" });
     expect((await session(second)).startedAt).toBeNull();
+    await eventually(() => models.requestsFor("claude-queued").length > 0, 5000, "model called");
     await server.cli(["cancel", first]);
     expect(models.requestsFor("claude-queued")).toHaveLength(1);
   });
