@@ -25,6 +25,11 @@ export interface StartOptions {
   callbackUrl?: string;
   /** Refuse (429) when this many sessions of the agent already wait Pending: a webhook trigger's `maxPending`. */
   maxPending?: number;
+  /**
+   * The verified signature of a signed delivery: kept like a delivery id, so the same signed body
+   * sent again (under another delivery id or event name) returns the session it started.
+   */
+  signature?: string;
 }
 
 /** Retry-After of a refused start (429). */
@@ -113,18 +118,24 @@ export function createSessionService(deps: SessionServiceDeps) {
   /** Deliveries being committed now, so a duplicate arriving meanwhile joins the first. */
   const inFlight = new Map<string, Promise<StartResult>>();
 
+  /** What identifies a delivery: the sender's delivery id and, for signed ones, the signature. */
+  const deliveryKeys = (opts: StartOptions) =>
+    [opts.origin.delivery, opts.signature === undefined ? undefined : `signature:${opts.signature}`].filter((k): k is string => !!k);
+
   /**
-   * Like `start`, but a delivery id (`opts.origin.delivery`) seen before returns the session it
-   * started instead of a new one. The delivery and the session are committed together.
+   * Like `start`, but a delivery seen before (by `opts.origin.delivery` or `opts.signature`)
+   * returns the session it started instead of a new one. The keys and the session are committed
+   * together.
    */
   function startOnce(agent: Agent, opts: StartOptions): Promise<StartResult> {
-    const delivery = opts.origin.delivery;
-    if (!delivery) return create(agent, opts);
-    const k = `${agent.metadata.namespace}/${agent.metadata.name}/${delivery}`;
-    const running = inFlight.get(k);
-    if (running) return running.then((r) => ({ ...r, created: false }));
-    const p = create(agent, opts).finally(() => inFlight.delete(k));
-    inFlight.set(k, p);
+    const keys = deliveryKeys(opts).map((d) => `${agent.metadata.namespace}/${agent.metadata.name}/${d}`);
+    if (!keys.length) return create(agent, opts);
+    for (const k of keys) {
+      const running = inFlight.get(k);
+      if (running) return running.then((r) => ({ ...r, created: false }));
+    }
+    const p = create(agent, opts).finally(() => keys.forEach((k) => inFlight.delete(k)));
+    for (const k of keys) inFlight.set(k, p);
     return p;
   }
 
@@ -156,10 +167,10 @@ export function createSessionService(deps: SessionServiceDeps) {
       startedAt: null,
       finishedAt: null,
     };
-    const delivery = opts.origin.delivery;
+    const keys = deliveryKeys(opts);
     const existing = await writer.run(() => {
-      if (delivery) {
-        const earlier = store.sessions.findDelivery(namespace, agentName, delivery);
+      for (const key of keys) {
+        const earlier = store.sessions.findDelivery(namespace, agentName, key);
         if (earlier) return earlier;
       }
       // Checked before anything is written: a refused start leaves no row (writes in a batch have no savepoints).
@@ -167,7 +178,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         throw new TooManyRequestsError("the server has too many sessions waiting to run; retry later", RETRY_AFTER_SECONDS);
       if (opts.maxPending !== undefined && agentPending(namespace, agentName) >= opts.maxPending)
         throw new TooManyRequestsError(`agent "${agentName}" already has ${opts.maxPending} sessions waiting to run (maxPending); retry later`, RETRY_AFTER_SECONDS);
-      if (delivery) store.sessions.insertDelivery(namespace, agentName, delivery, session.name, session.createdAt);
+      for (const key of keys) store.sessions.insertDelivery(namespace, agentName, key, session.name, session.createdAt);
       store.sessions.insert({ ...session, seq: mySeq });
       pendingTotal++;
       const k = agentKey(namespace, agentName);

@@ -94,20 +94,25 @@ export function createWebhookService(deps: {
     return { agent, trigger };
   }
 
-  /** Requires a valid Linear or GitHub signature when the trigger names a signing secret. */
-  function verifySignature(agent: Agent, trigger: WebhookTrigger, req: WebhookRequest, raw: Uint8Array, sender: Sender) {
+  /**
+   * Requires a valid Linear or GitHub signature when the trigger names a signing secret; returns
+   * the verified signature (an HMAC of the body: the same for the same body, whatever the headers).
+   */
+  function verifySignature(agent: Agent, trigger: WebhookTrigger, req: WebhookRequest, raw: Uint8Array, sender: Sender): string | undefined {
     const linear = trigger.linearSignatureSecret;
     const github = trigger.githubSignatureSecret;
-    if (!linear && !github) return;
+    if (!linear && !github) return undefined;
     if (linear && sender === "linear") {
-      if (!verifyLinearSignature(raw, req.headers.get("linear-signature"), resolveSecret(agent, linear, "linearSignatureSecret")))
+      const header = req.headers.get("linear-signature");
+      if (!verifyLinearSignature(raw, header, resolveSecret(agent, linear, "linearSignatureSecret")))
         throw new UnauthorizedError("missing or invalid Linear-Signature");
-      return;
+      return header!.trim().toLowerCase();
     }
     if (github && sender === "github") {
-      if (!verifyGitHubSignature(raw, req.headers.get("x-hub-signature-256"), resolveSecret(agent, github, "githubSignatureSecret")))
+      const header = req.headers.get("x-hub-signature-256");
+      if (!verifyGitHubSignature(raw, header, resolveSecret(agent, github, "githubSignatureSecret")))
         throw new UnauthorizedError("missing or invalid X-Hub-Signature-256");
-      return;
+      return header!.trim().toLowerCase().replace(/^sha256=/, "");
     }
     throw new UnauthorizedError(`this agent accepts only signed ${[linear && "Linear", github && "GitHub"].filter(Boolean).join(" or ")} deliveries`);
   }
@@ -118,7 +123,7 @@ export function createWebhookService(deps: {
     const raw = await req.body();
     const sender = detectSender(req.headers);
     // Signatures are over the bytes as sent; the text is decoded (by its charset) only afterwards.
-    verifySignature(agent, trigger, req, raw, sender);
+    const signature = verifySignature(agent, trigger, req, raw, sender);
     if (sender === "github" && isGitHubPing(req.headers)) return { ok: true };
 
     const body = parseBody(req.headers.get("content-type"), raw);
@@ -136,7 +141,7 @@ export function createWebhookService(deps: {
     const delivery = deliveryId(req.headers);
     const ns = agent.metadata.namespace;
     const name = agent.metadata.name;
-    const known = delivery ? sessions.findDelivery(ns, name, delivery) : undefined;
+    const known = (delivery ? sessions.findDelivery(ns, name, delivery) : undefined) ?? (signature ? sessions.findDelivery(ns, name, `signature:${signature}`) : undefined);
 
     const { session } = known
       ? { session: sessions.get(ns, known) }
@@ -149,6 +154,8 @@ export function createWebhookService(deps: {
           callbackUrl: inv.callbackUrl,
           // Checked in the same write as the insert, so concurrent deliveries cannot overshoot it.
           maxPending: trigger.maxPending,
+          // A signed body replayed (within Linear's 60 s, or any time for GitHub) under a new delivery id or event name starts nothing new.
+          signature,
         });
     const base = { session: session.name, agentDefinition: session.agentDefinition };
     if (!inv.waitSeconds) return base;

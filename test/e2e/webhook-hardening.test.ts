@@ -201,6 +201,35 @@ describe("signatures over the bytes sent", () => {
   });
 });
 
+describe("replayed signed deliveries", () => {
+  test("a signed GitHub body sent again with a new delivery id and a relabelled event starts nothing new", async () => {
+    const body = Buffer.from(JSON.stringify({ action: "opened", number: 9, pull_request: { title: "Replay me", number: 9 }, repository: { full_name: "a/b" } }));
+    const signature = "sha256=" + createHmac("sha256", "gh-secret").update(body).digest("hex");
+    const send = (event: string) =>
+      post("github", body, { "content-type": "application/json", "x-github-event": event, "x-hub-signature-256": signature, "x-github-delivery": crypto.randomUUID() });
+    const first = (await (await send("pull_request")).json()) as { session: string };
+    const again = await send("issues");
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { session: string }).session).toBe(first.session);
+    // Signed with upper-case hex, it is still the same signature.
+    const upper = await post("github", body, { "content-type": "application/json", "x-github-event": "push", "x-hub-signature-256": signature.toUpperCase().replace("SHA256=", "sha256="), "x-github-delivery": crypto.randomUUID() });
+    expect(((await upper.json()) as { session: string }).session).toBe(first.session);
+  });
+
+  test("a signed Linear body replayed within its 60 s under a new Linear-Delivery starts nothing new", async () => {
+    const bytes = new Uint8Array(Buffer.from(JSON.stringify({ action: "create", type: "Project", data: { name: "Replay" }, webhookTimestamp: Date.now() })));
+    const headers = () => ({
+      "content-type": "application/json",
+      "linear-signature": createHmac("sha256", "lin-secret").update(bytes).digest("hex"),
+      "linear-delivery": crypto.randomUUID(),
+    });
+    const [a, b] = await Promise.all([post("linear", bytes, headers()), post("linear", bytes, headers())]);
+    const c = await post("linear", bytes, headers());
+    const names = await Promise.all([a, b, c].map(async (r) => ((await r.json()) as { session: string }).session));
+    expect(new Set(names).size).toBe(1);
+  });
+});
+
 describe("what the agent and the caller are told", () => {
   test("webhook.json keeps the event but not the env values", async () => {
     const res = await post("echo", JSON.stringify({ title: "with env", env: [{ name: "API_TOKEN", value: "s3cr3t-value" }], order: 42 }));
