@@ -18,7 +18,7 @@ import { createCallbackService } from "./service/callbacks";
 import { Metrics } from "./lib/metrics";
 import { createController } from "./controller/controller";
 import { createApi } from "./api/app";
-import { writeContext } from "./config/context";
+import { registerContext } from "./config/context";
 import { broadTrustedProxies, type ServeConfig } from "./config/serve";
 import type { Agent } from "./domain/agent";
 import type { Logger } from "./lib/log";
@@ -51,7 +51,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   const admin = tokens.ensureAdminToken(adminTokenFile);
   if (admin.created) log.info("created admin token", { file: adminTokenFile });
 
-  const sessions = createSessionService({ store, log });
+  const sessions = createSessionService({ store, log, maxPending: cfg.maxPending });
   const supervisor = createSupervisor({
     sessions,
     log,
@@ -60,6 +60,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
     baseEnv: process.env,
     credentials: credentialsFrom(process.env),
     workDir: join(cfg.dataDir, "sessions"),
+    sessionNice: cfg.sessionNice,
   });
 
   const webhooks = createWebhookService({ agents, secrets, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });
@@ -103,7 +104,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   warnOnBroadTrust(cfg, agents.list().map((a) => a.agent), log);
   callbacks.resume();
   ready = true;
-  writeContext({ server: url, tokenFile: adminTokenFile });
+  const unregister = registerContext({ server: url, tokenFile: adminTokenFile, dataDir: cfg.dataDir });
   // Bound to every interface, the loopback URL alone would understate who can reach the server.
   const where = wildcard ? `all interfaces (${cfg.host}), port ${port}; from this machine: ${url}` : url;
   log.info(`listening on ${where}`, { publicUrl, dataDir: cfg.dataDir, manifests: cfg.manifests });
@@ -116,6 +117,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
     stop() {
       stopping ??= (async () => {
         ready = false;
+        unregister();
         files?.stop();
         controller.stop();
         await app.stop(true);

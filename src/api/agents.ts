@@ -4,7 +4,7 @@ import { AgentManifest, API_VERSION, validateAgent, type Agent } from "../domain
 import { BadRequestError, ConflictError } from "../domain/errors";
 import type { AgentService } from "../service/agents";
 import type { TokenService } from "../service/tokens";
-import { requireAdmin } from "./auth";
+import { authorizedBody, requireAdmin } from "./auth";
 import { checkLabel, NamedParams, NamespaceParams } from "./params";
 
 const BASE = "/apis/pai.io/v1";
@@ -14,17 +14,6 @@ const agentBody = {
   description: "An Agent manifest, as JSON or YAML (Content-Type: application/yaml).",
   content: { "application/json": { schema: AgentManifest as object }, "application/yaml": { schema: AgentManifest as object } },
 };
-
-/** YAML request bodies (Content-Type: application/yaml): one document, aliases capped. */
-async function parseYamlBody(text: string): Promise<unknown> {
-  // Loaded on first use: most servers never get a YAML body.
-  const { parseYamlFile, resourceDocs } = await import("../lib/yaml");
-  const docs = resourceDocs(parseYamlFile(text));
-  if (docs.length !== 1) throw new BadRequestError(`expected exactly one YAML document in the body, got ${docs.length}`);
-  const d = docs[0]!;
-  if (d.error) throw new BadRequestError(`invalid YAML at line ${d.error.line ?? d.line}: ${d.error.message}`);
-  return d.value;
-}
 
 const list = (items: Agent[]) => ({ apiVersion: API_VERSION, kind: "AgentList", items });
 
@@ -45,10 +34,9 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService }
   const { agents, tokens } = deps;
   return new Elysia({ name: "agents" })
     // Local to these routes: a global parser would also read webhook bodies, which must stay raw.
-    .onParse(async ({ request, contentType }) => {
-      if (/yaml/i.test(contentType)) return parseYamlBody(await request.text());
-    })
-    // Local to this plugin's routes: every one of them needs the admin token.
+    // It checks the token before it reads the body (bodies are parsed before onBeforeHandle runs).
+    .onParse(authorizedBody((request) => requireAdmin(tokens, request.headers.get("authorization"))))
+    // Local to this plugin's routes: every one of them needs the admin token (GET has no parse step).
     .onBeforeHandle(({ request }) => {
       requireAdmin(tokens, request.headers.get("authorization"));
     })

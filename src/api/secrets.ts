@@ -1,10 +1,13 @@
-/** Secrets over HTTP, Kubernetes-shaped: /api/v1/namespaces/{namespace}/secrets[/{name}]. Admin token. */
+/**
+ * Secrets over HTTP, Kubernetes-shaped: /api/v1/namespaces/{namespace}/secrets[/{name}]. Admin token.
+ * POST creates (409 if the name is taken), PUT creates or replaces, as in Kubernetes.
+ */
 import { Elysia, t } from "elysia";
-import { BadRequestError } from "../domain/errors";
+import { BadRequestError, ConflictError } from "../domain/errors";
 import type { SecretRow } from "../store/secrets";
 import type { SecretService } from "../service/secrets";
 import type { TokenService } from "../service/tokens";
-import { requireAdmin } from "./auth";
+import { authorizedBody, requireAdmin } from "./auth";
 import { checkLabel, NamedParams, NamespaceParams } from "./params";
 
 const BASE = "/api/v1";
@@ -39,9 +42,11 @@ const SecretBody = t.Object({
   stringData: t.Optional(t.Record(t.String(), t.String(), { description: "Values in plain text; merged over data." })),
 });
 
+type Body = typeof SecretBody.static;
+
 const KEY = /^[-._a-zA-Z0-9]+$/;
 
-function decodeData(body: typeof SecretBody.static): Record<string, string> {
+function decodeData(body: Body): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(body.data ?? {})) {
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) throw new BadRequestError(`data.${k}: value is not valid base64 (use stringData for plain text)`);
@@ -52,11 +57,23 @@ function decodeData(body: typeof SecretBody.static): Record<string, string> {
   return out;
 }
 
+/** The secret a body describes, checked against the URL; `name` is the URL's, or the body's on POST. */
+function inputFrom(body: Body, namespace: string, name: string) {
+  if (body.metadata?.namespace !== undefined && body.metadata.namespace !== namespace)
+    throw new BadRequestError(`metadata.namespace "${body.metadata.namespace}" does not match the namespace in the URL ("${namespace}")`);
+  if (name.startsWith("pai-webhook-"))
+    throw new BadRequestError(`secrets named pai-webhook-* are managed by the controller; delete it to rotate the token`);
+  return { namespace, name, type: body.type, data: decodeData(body), labels: body.metadata?.labels };
+}
+
 export function secretRoutes(deps: { secrets: SecretService; tokens: TokenService }) {
   const { secrets, tokens } = deps;
   const list = (rows: SecretRow[]) => ({ apiVersion: "v1", kind: "SecretList", items: rows.map(secretObject) });
   return new Elysia({ name: "secrets" })
-    // Local to this plugin's routes: every one of them needs the admin token.
+    // The token is checked before the body is read: parsing and validation run before onBeforeHandle.
+    // Every route here with a body takes a Secret.
+    .onParse(authorizedBody((request) => requireAdmin(tokens, request.headers.get("authorization")), SecretBody))
+    // Local to this plugin's routes: every one of them needs the admin token (GET has no parse step).
     .onBeforeHandle(({ request }) => {
       requireAdmin(tokens, request.headers.get("authorization"));
     })
@@ -69,6 +86,22 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
       params: NamedParams,
       detail: { tags, summary: "Read a secret (values base64-encoded)" },
     })
+    .post(
+      `${BASE}/namespaces/:namespace/secrets`,
+      ({ params, body, set }) => {
+        const namespace = checkLabel("namespace", params.namespace);
+        if (body.metadata?.name === undefined) throw new BadRequestError("metadata.name is required: the name of the secret to create");
+        const input = inputFrom(body, namespace, checkLabel("secret", body.metadata.name));
+        // find and put run in one turn of the event loop: no other request can create it in between.
+        if (secrets.find(namespace, input.name))
+          throw new ConflictError(
+            `secret "${input.name}" already exists in namespace "${namespace}": replace it with PUT (pai create secret ${input.name} --overwrite), or delete it first`,
+          );
+        set.status = 201;
+        return secretObject(secrets.put(input).secret);
+      },
+      { params: NamespaceParams, body: SecretBody, detail: { tags, summary: "Create a secret; 409 if one of that name exists" } },
+    )
     .put(
       `${BASE}/namespaces/:namespace/secrets/:name`,
       ({ params, body, set }) => {
@@ -76,9 +109,7 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
         const name = checkLabel("secret", params.name);
         if (body.metadata?.name !== undefined && body.metadata.name !== name)
           throw new BadRequestError(`metadata.name "${body.metadata.name}" does not match the name in the URL ("${name}")`);
-        if (name.startsWith("pai-webhook-"))
-          throw new BadRequestError(`secrets named pai-webhook-* are managed by the controller; delete it to rotate the token`);
-        const { secret, created } = secrets.put({ namespace, name, type: body.type, data: decodeData(body), labels: body.metadata?.labels });
+        const { secret, created } = secrets.put(inputFrom(body, namespace, name));
         set.status = created ? 201 : 200;
         return secretObject(secret);
       },

@@ -12,7 +12,7 @@ import type { AgentService } from "../service/agents";
 import type { SessionService } from "../service/sessions";
 import type { TokenService } from "../service/tokens";
 import type { Supervisor } from "../supervisor/supervisor";
-import { requireNamespace, requirePrincipal } from "./auth";
+import { authorizedBody, requireNamespace, requirePrincipal } from "./auth";
 import { checkLabel, NamespaceParams } from "./params";
 import { sseResponse } from "./sse";
 
@@ -80,7 +80,13 @@ export function sessionRoutes(deps: { agents: AgentService; sessions: SessionSer
         set.status = 201;
         return sessionObject(s);
       },
-      { params: NamespaceParams, body: StartBody, detail: { tags, summary: "Start a session of an agent (what pai run does)" } },
+      {
+        params: NamespaceParams,
+        body: StartBody,
+        // The token is checked before the body is read: parsing and validation run before the handler.
+        parse: authorizedBody((request, params) => requireNamespace(tokens, request.headers.get("authorization"), params.namespace ?? ""), StartBody),
+        detail: { tags, summary: "Start a session of an agent (what pai run does)" },
+      },
     )
     .get(
       "/apis/pai.io/v1/namespaces/:namespace/sessions",

@@ -2,7 +2,7 @@
 import { Elysia, t } from "elysia";
 import type { TokenRow } from "../store/tokens";
 import type { TokenService } from "../service/tokens";
-import { requireAdmin } from "./auth";
+import { authorizedBody, requireAdmin } from "./auth";
 import { checkLabel, NamespaceParams } from "./params";
 
 const BASE = "/apis/pai.io/v1";
@@ -15,10 +15,14 @@ const tokenObject = (r: TokenRow, token?: string) => ({
   ...(token ? { token } : {}),
 });
 
+const TokenBody = t.Optional(t.Object({ metadata: t.Optional(t.Object({ name: t.Optional(t.String({ maxLength: 253 })) })) }));
+
 export function tokenRoutes(deps: { tokens: TokenService }) {
   const { tokens } = deps;
   return new Elysia({ name: "tokens" })
-    // Local to this plugin's routes: every one of them needs the admin token.
+    // The token is checked before the body is read: parsing and validation run before onBeforeHandle.
+    .onParse(authorizedBody((request) => requireAdmin(tokens, request.headers.get("authorization")), TokenBody))
+    // Local to this plugin's routes: every one of them needs the admin token (GET has no parse step).
     .onBeforeHandle(({ request }) => {
       requireAdmin(tokens, request.headers.get("authorization"));
     })
@@ -33,7 +37,7 @@ export function tokenRoutes(deps: { tokens: TokenService }) {
       },
       {
         params: NamespaceParams,
-        body: t.Optional(t.Object({ metadata: t.Optional(t.Object({ name: t.Optional(t.String({ maxLength: 253 })) })) })),
+        body: TokenBody,
         detail: { tags, summary: "Create a PaiAccessToken for a namespace; the token is shown once, only its hash is kept" },
       },
     )

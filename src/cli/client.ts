@@ -1,11 +1,11 @@
 /**
- * The CLI's HTTP client. Server: --server, PAI_SERVER, the local context file, or
- * http://127.0.0.1:8080. Token: --token, PAI_TOKEN, the admin-token file named by the context, or
- * ./.pai/admin-token (PAI_DATA_DIR honoured).
+ * The CLI's HTTP client. Server: --server, PAI_SERVER, a running local server registered in the
+ * context file (see config/context.ts), or http://127.0.0.1:8080. Token: --token, PAI_TOKEN, the
+ * admin-token file of that server, or ./.pai/admin-token (PAI_DATA_DIR honoured).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { readContext } from "../config/context";
+import { contextFile, contextFor, pickContext } from "../config/context";
 
 export class CliError extends Error {
   constructor(message: string, readonly exitCode = 1) {
@@ -18,14 +18,24 @@ export interface ClientOptions {
   token?: string;
 }
 
-export function resolveConnection(opts: ClientOptions, env = process.env): { server: string; token?: string } {
-  const ctx = readContext(env);
-  const server = (opts.server ?? env.PAI_SERVER ?? ctx?.server ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
+export const DEFAULT_SERVER = "http://127.0.0.1:8080";
+
+/** Where the server address came from, to say something useful when it does not answer. */
+export type ServerSource = { from: "flag" | "env" | "default"; registered: number } | { from: "context"; dataDir: string };
+
+export function resolveConnection(opts: ClientOptions, env = process.env): { server: string; token?: string; source: ServerSource } {
+  const explicit = opts.server ?? env.PAI_SERVER;
+  const picked = explicit ? undefined : pickContext(env, { dataDir: env.PAI_DATA_DIR });
+  const server = (explicit ?? picked?.entry?.server ?? DEFAULT_SERVER).replace(/\/+$/, "");
+  const source: ServerSource = picked?.entry
+    ? { from: "context", dataDir: picked.entry.dataDir }
+    : { from: opts.server ? "flag" : env.PAI_SERVER ? "env" : "default", registered: picked?.registered ?? 0 };
   let token = opts.token ?? env.PAI_TOKEN;
   if (!token) {
+    const entry = picked?.entry ?? contextFor(server, env);
     const candidates = [
       env.PAI_DATA_DIR ? join(resolve(env.PAI_DATA_DIR), "admin-token") : undefined,
-      ctx && ctx.server === server ? ctx.tokenFile : undefined,
+      entry && entry.server.replace(/\/+$/, "") === server ? entry.tokenFile : undefined,
       resolve(".pai", "admin-token"),
     ];
     for (const file of candidates) {
@@ -39,12 +49,28 @@ export function resolveConnection(opts: ClientOptions, env = process.env): { ser
       }
     }
   }
-  return { server, token };
+  return { server, token, source };
+}
+
+/** The message for a server that does not answer, saying where its address came from. */
+function unreachable(server: string, error: string, source: ServerSource): string {
+  switch (source.from) {
+    case "context":
+      return `cannot reach the pai server at ${server} (the local server of data dir ${source.dataDir}): ${error}; if it has stopped, start it again with \`pai serve\``;
+    case "default":
+      return (
+        `no pai server is running: none is registered in ${contextFile()}${source.registered ? " that still runs" : ""}, ` +
+        `and nothing answers at ${server} (${error}). Start one with \`pai serve\`, or pass --server URL (PAI_SERVER) for a server elsewhere`
+      );
+    default:
+      return `cannot reach the pai server at ${server}: ${error} (is \`pai serve\` running there? check ${source.from === "flag" ? "--server" : "PAI_SERVER"})`;
+  }
 }
 
 export function createClient(opts: ClientOptions) {
-  const { server, token } = resolveConnection(opts);
-  async function request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const { server, token, source } = resolveConnection(opts);
+  /** Sends one request; the parsed body and the status of a 2xx, or a CliError with the server's message. */
+  async function send<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     let res: Response;
     try {
       res = await fetch(`${server}${path}`, {
@@ -56,7 +82,7 @@ export function createClient(opts: ClientOptions) {
         body: body !== undefined ? JSON.stringify(body) : undefined,
       });
     } catch (err) {
-      throw new CliError(`cannot reach the pai server at ${server}: ${(err as Error).message} (is \`pai serve\` running? set --server or PAI_SERVER)`);
+      throw new CliError(unreachable(server, (err as Error).message, source));
     }
     const text = await res.text();
     let parsed: unknown;
@@ -71,10 +97,13 @@ export function createClient(opts: ClientOptions) {
         throw new CliError(`${message} (pass --token or PAI_TOKEN; on the server's machine the CLI reads the admin token by itself)`);
       throw new CliError(message);
     }
-    return parsed as T;
+    return { status: res.status, body: parsed as T };
+  }
+  async function request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await send<T>(method, path, body)).body;
   }
   const authHeader = (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
-  return { server, request, authHeader };
+  return { server, request, send, authHeader };
 }
 
 export type Client = ReturnType<typeof createClient>;

@@ -15,6 +15,8 @@ export interface Ctx {
   files: string[];
   name?: string;
   literals: string[];
+  /** `pai create secret --overwrite`: replace a secret that exists instead of refusing. */
+  overwrite?: boolean;
 }
 
 const out = (s: string) => process.stdout.write(s);
@@ -164,8 +166,14 @@ export async function create(ctx: Ctx, words: string[]) {
       if (eq <= 0) throw new CliError(`--from-literal must be KEY=VALUE (got "${l}")`, 2);
       stringData[l.slice(0, eq)] = l.slice(eq + 1);
     }
-    await ctx.client.request("PUT", secretPath(ctx.namespace, name), { metadata: { name }, stringData });
-    return out(`secret "${name}" created\n`);
+    const body = { metadata: { name }, stringData };
+    // As kubectl: create refuses a name that is taken (the server says 409); --overwrite replaces it.
+    if (!ctx.overwrite) {
+      await ctx.client.request("POST", secretPath(ctx.namespace), body);
+      return out(`secret/${name} created\n`);
+    }
+    const { status } = await ctx.client.send("PUT", secretPath(ctx.namespace, name), body);
+    return out(`secret/${name} ${status === 201 ? "created" : "configured"}\n`);
   }
   throw new CliError("pai create makes a token or a secret; agents are made with pai apply -f FILE", 2);
 }

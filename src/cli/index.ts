@@ -14,6 +14,7 @@ const FLAGS: FlagSpec = {
   filename: { short: "f", multiple: true },
   name: {},
   "from-literal": { multiple: true },
+  overwrite: { boolean: true },
   env: { multiple: true },
   wait: { short: "w", boolean: true },
   follow: { boolean: true },
@@ -31,7 +32,8 @@ Usage:
   pai delete -f FILE                     delete the agents a file defines
   pai get secrets | secret NAME          list or show secrets
   pai delete secret NAME                 delete a secret (pai-webhook-NAME: rotates the token)
-  pai create secret NAME --from-literal KEY=VALUE
+  pai create secret NAME --from-literal KEY=VALUE [--overwrite]
+                                         store a secret; --overwrite replaces one that exists
   pai create token [--name NAME]         make a PaiAccessToken for the namespace (printed once)
   pai get tokens | delete token ID       list or revoke access tokens
   pai run AGENT "prompt" [--wait] [--env NAME=VALUE]
@@ -74,6 +76,7 @@ export async function runCli(argv: string[], version: string): Promise<number> {
       files: (flags.filename as string[] | undefined) ?? [],
       name: flags.name as string | undefined,
       literals: (flags["from-literal"] as string[] | undefined) ?? [],
+      overwrite: !!flags.overwrite,
     };
     const sctx: SessionCtx = { ...ctx, env: (flags.env as string[] | undefined) ?? [], wait: !!flags.wait, follow: !!flags.follow };
     switch (verb) {

@@ -1,8 +1,8 @@
-/** `pai serve`: config → server; exits 2 on a bad flag, 1 when the data dir is taken. */
+/** `pai serve`: config → server; exits 2 on a bad flag, 1 when the data dir is taken or not private. */
 import { loadServeConfig, SERVE_HELP } from "../config/serve";
 import { UsageError } from "../lib/args";
 import { createLogger } from "../lib/log";
-import { DataDirLockedError } from "../store/db";
+import { DataDirError } from "../store/db";
 
 /** Returns -1 while serving (the process lives on), or an exit code. */
 export async function runServe(argv: string[], version: string): Promise<number> {
@@ -37,7 +37,7 @@ export async function runServe(argv: string[], version: string): Promise<number>
   try {
     await starting;
   } catch (err) {
-    if (err instanceof DataDirLockedError) {
+    if (err instanceof DataDirError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 1;
     }

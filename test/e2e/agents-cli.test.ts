@@ -240,7 +240,7 @@ describe("more CLI verbs", () => {
   });
 
   test("secrets: create, list as a table, show, delete; tokens: revoke", async () => {
-    expect((await server.cli(["create", "secret", "gh", "--from-literal", "secret=s3", "--from-literal", "other=x"])).stdout).toBe('secret "gh" created\n');
+    expect((await server.cli(["create", "secret", "gh", "--from-literal", "secret=s3", "--from-literal", "other=x"])).stdout).toBe("secret/gh created\n");
     const table = await server.cli(["get", "secrets"]);
     expect(table.stdout).toMatch(/^NAME\s+TYPE\s+DATA\s+AGE$/m);
     expect(table.stdout).toMatch(/^gh\s+Opaque\s+2\s+\d+s$/m);

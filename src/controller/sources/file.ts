@@ -4,11 +4,14 @@
  * it defined. A document that fails to parse or validate is reported with file:line and the agent's
  * previous good version keeps running. When the controller changes an agent's status, the status is
  * written back into its document (comments and layout kept); that write is recognised by its hash
- * and does not trigger another apply.
+ * and does not trigger another apply. The write-back replaces the file through a fresh temp file
+ * (random name, O_EXCL|O_NOFOLLOW) with the file's own mode and owner, and only ever a regular
+ * file: the status holds the webhook URL, a credential, so it must not become readable by more
+ * people, nor be written through a symlink someone planted.
  */
-import { readdirSync, readFileSync, existsSync, writeFileSync, renameSync, watch, statSync, type FSWatcher } from "node:fs";
-import { join, relative, resolve } from "node:path";
-import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, existsSync, renameSync, watch, statSync, lstatSync, openSync, writeSync, fsyncSync, fchmodSync, fchownSync, closeSync, unlinkSync, constants, type FSWatcher } from "node:fs";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
 import { loadManifests } from "../../domain/manifest";
 import { stringifyYamlFile } from "../../lib/yaml";
 import { deepEqual } from "../../lib/json";
@@ -23,6 +26,43 @@ const shownPath = (p: string) => {
   const r = relative(process.cwd(), p);
   return r && !r.startsWith("..") ? r : p;
 };
+
+/**
+ * Replaces the regular file at `path` with `text` in one rename, keeping its permission bits and
+ * (where we may) its owner. The temp file gets a random name in the same folder and is created
+ * with O_EXCL|O_NOFOLLOW, so nothing planted in advance (a symlink at a guessable name) is written
+ * through; the rename replaces whatever is at `path` itself, never a symlink's target.
+ */
+export function replaceFileContents(path: string, text: string) {
+  const st = lstatSync(path);
+  if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+  const mode = st.mode & 0o777;
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString("hex")}.pai-tmp`);
+  // The umask may narrow `mode` at creation; fchmod then sets it exactly. Never wider than the original.
+  const fd = openSync(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0), mode);
+  try {
+    try {
+      fchmodSync(fd, mode);
+      // A server run as root editing a user's manifest must leave it theirs.
+      if (st.uid !== process.getuid?.() || st.gid !== process.getgid?.()) fchownSync(fd, st.uid, st.gid);
+    } catch {
+      // Not allowed to give it away: the file stays ours, with the same (or a narrower) mode.
+    }
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    unlinkSync(tmp);
+    throw err;
+  }
+}
 
 export interface FileSourceDeps {
   dir: string;
@@ -44,6 +84,8 @@ export function createFileSource(deps: FileSourceDeps) {
   /** Last error text per file, so a broken file is reported once, not on every poll. */
   const reported = new Map<string, string>();
   const pendingWrites = new Set<string>();
+  /** Files whose status is not written back (not regular files), each said once. */
+  const skippedWrites = new Set<string>();
   let watcher: FSWatcher | undefined;
   let poll: ReturnType<typeof setInterval> | undefined;
   let scanTimer: ReturnType<typeof setTimeout> | undefined;
@@ -155,6 +197,13 @@ export function createFileSource(deps: FileSourceDeps) {
   function writeBack(path: string) {
     let text: string;
     try {
+      // A symlinked manifest is applied like any other, but its status is not written: replacing
+      // the link would break it, and writing through it would let the link choose what we write.
+      if (!lstatSync(path).isFile()) {
+        if (!skippedWrites.has(path)) log.info("manifest is not a regular file (a symlink?); its status is not written back, see pai get agent-def", { file: shownPath(path) });
+        skippedWrites.add(path);
+        return;
+      }
       text = readFileSync(path, "utf8");
     } catch {
       return;
@@ -174,9 +223,7 @@ export function createFileSource(deps: FileSourceDeps) {
     }
     if (!changed) return;
     const next = stringifyYamlFile(loaded.file);
-    const tmp = `${path}.pai-tmp`;
-    writeFileSync(tmp, next);
-    renameSync(tmp, path);
+    replaceFileContents(path, next);
     seen.set(path, hash(next));
   }
 
