@@ -9,11 +9,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { createStore } from "../src/store";
-import { Bus } from "../src/service/bus";
-import { createAgentService } from "../src/service/agents";
-import { createSessionService } from "../src/service/sessions";
-import { createSupervisor } from "../src/supervisor/supervisor";
+import { createCore } from "../src/core";
+import { sessionKey } from "../src/service/topics";
 import { childEnv as sessionChildEnv } from "../src/supervisor/env";
 import type { HarnessMessage, StartMessage } from "../src/supervisor/protocol";
 import { EventType, Phase, isFinal, type Session } from "../src/domain/session";
@@ -46,18 +43,14 @@ interface Timings {
   closed: number;
 }
 
-/** Store, session service and supervisor as src/server.ts composes them, with an echo agent. */
+/** The server's core (src/core.ts, as `pai serve` runs it, without HTTP), with an echo agent. */
 async function openRig(ctx: BenchContext, maxSessions = IN_FLIGHT) {
   const dataDir = ctx.tmp.dir("data-rig");
-  const store = createStore(dataDir);
   const log = createLogger("warn");
-  const agents = createAgentService({ store, bus: new Bus() });
-  const sessions = createSessionService({ store, log });
-  // As src/server.ts passes them. `cwd` is for versions of the supervisor before `workDir`.
-  const deps = { sessions, log, maxSessions, command: [ctx.pai], baseEnv: ctx.env, credentials: {}, workDir: join(dataDir, "sessions"), cwd: ctx.cwd };
-  const supervisor = createSupervisor(deps);
-  await supervisor.start();
-  const agent = agents.apply({ name: "echo", namespace: "default", spec: { models: ["pai/echo"] } }, "api").agent;
+  const core = createCore({ dataDir, maxSessions, trustedProxies: [], allowPrivateCallbacks: false }, log, { command: [ctx.pai], env: ctx.env, credentials: {} });
+  const { sessions, supervisor, topics } = core;
+  await core.start("http://localhost");
+  const agent = core.agents.apply({ name: "echo", namespace: "default", spec: { models: ["pai/echo"] } }, "api").agent;
   const killChildren = () => {
     for (const pid of supervisor.pids()) {
       try {
@@ -75,9 +68,10 @@ async function openRig(ctx: BenchContext, maxSessions = IN_FLIGHT) {
     const s = await sessions.start(agent, { title: "ping", origin: { kind: "api" } });
     const committed = performance.now() - t0;
     const seen: Record<string, number> = {};
-    const unsubscribe = sessions.feed.subscribe(s.namespace, s.name, (e) => (seen[e.type] ??= performance.now() - t0));
+    const k = sessionKey(s.namespace, s.name);
+    const unsubscribe = topics.sessionEvent.subscribeKey(k, ({ event: e }) => (seen[e.type] ??= performance.now() - t0));
     const done = await new Promise<Session>((resolve) => {
-      const off = sessions.feed.onClosed(s.namespace, s.name, resolve);
+      const off = topics.sessionEnded.subscribeKey(k, resolve);
       const now = sessions.find(s.namespace, s.name);
       if (now && isFinal(now.phase)) {
         off();
@@ -98,8 +92,7 @@ async function openRig(ctx: BenchContext, maxSessions = IN_FLIGHT) {
   return {
     run,
     async close() {
-      await supervisor.stop();
-      store.close();
+      await core.stop();
       process.off("exit", killChildren);
     },
   };

@@ -4,25 +4,12 @@
  * watcher, and shuts them down in reverse order on SIGINT/SIGTERM.
  */
 import { join } from "node:path";
-import { createStore } from "./store";
-import { Bus } from "./service/bus";
-import { createAgentService } from "./service/agents";
-import { createSecretService } from "./service/secrets";
-import { createTokenService } from "./service/tokens";
-import { createSessionService } from "./service/sessions";
-import { createSupervisor } from "./supervisor/supervisor";
-import { credentialsFrom } from "./supervisor/env";
-import { selfCommand } from "./lib/self";
-import { createWebhookService } from "./service/webhooks";
-import { createCallbackService } from "./service/callbacks";
-import { Metrics } from "./lib/metrics";
-import { createController } from "./controller/controller";
+import { createCore } from "./core";
 import { createApi } from "./api/app";
 import { registerContext } from "./config/context";
 import { broadTrustedProxies, type ServeConfig } from "./config/serve";
 import type { Agent } from "./domain/agent";
 import type { Logger } from "./lib/log";
-import { DEFAULT_NAMESPACE } from "./domain/names";
 
 /** allowCIDRs believes X-Forwarded-For from trusted proxies: say so when any host of a wide range may write it. */
 function warnOnBroadTrust(cfg: ServeConfig, all: Agent[], log: Logger) {
@@ -42,43 +29,13 @@ export interface RunningServer {
 }
 
 export async function startServer(cfg: ServeConfig, log: Logger, version: string): Promise<RunningServer> {
-  const store = createStore(cfg.dataDir);
-  const bus = new Bus();
-  const agents = createAgentService({ store, bus });
-  const secrets = createSecretService({ store, bus });
-  const tokens = createTokenService({ store });
+  const core = createCore(cfg, log);
   const adminTokenFile = join(cfg.dataDir, "admin-token");
-  const admin = tokens.ensureAdminToken(adminTokenFile);
+  const admin = core.tokens.ensureAdminToken(adminTokenFile);
   if (admin.created) log.info("created admin token", { file: adminTokenFile });
 
-  const sessions = createSessionService({ store, log, maxPending: cfg.maxPending });
-  const supervisor = createSupervisor({
-    sessions,
-    log,
-    maxSessions: cfg.maxSessions,
-    command: selfCommand(),
-    baseEnv: process.env,
-    credentials: credentialsFrom(process.env),
-    workDir: join(cfg.dataDir, "sessions"),
-    sessionNice: cfg.sessionNice,
-  });
-
-  const webhooks = createWebhookService({ agents, secrets, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });
-  const callbacks = createCallbackService({ sessions, secrets, log, allowPrivate: cfg.allowPrivateCallbacks, backoffMs: cfg.callbackBackoffMs });
-  sessions.onFinished((s) => callbacks.enqueue(s));
-
-  const metrics = new Metrics();
-  const started = metrics.counter("pai_sessions_started_total", "Sessions started (webhooks, pai run, the API).");
-  const finished = metrics.counter("pai_sessions_finished_total", "Sessions ended, by final phase.");
-  sessions.onStarted(() => started());
-  sessions.onFinished((s) => finished({ phase: s.phase }));
-  metrics.gauge("pai_sessions_running", "Sessions running now.", () => supervisor.stats().running);
-  metrics.gauge("pai_sessions_pending", "Sessions waiting for a slot.", () => supervisor.stats().queued);
-  metrics.gauge("pai_agents", "Agents in the store.", () => agents.list().length);
-  metrics.gauge("process_resident_memory_bytes", "Resident memory of the server process.", () => process.memoryUsage.rss());
-
   let ready = false;
-  const app = createApi({ agents, secrets, tokens, sessions, supervisor, webhooks, log, ready: () => ready, version, metrics, sseKeepAliveMs: cfg.sseKeepAliveMs, maxBodyBytes: cfg.maxBodyBytes }).listen({
+  const app = createApi({ ...core, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs, maxBodyBytes: cfg.maxBodyBytes }).listen({
     port: cfg.port,
     hostname: cfg.host,
     maxRequestBodySize: cfg.maxBodyBytes,
@@ -92,17 +49,8 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   const url = `http://${localHost}:${port}`;
   const publicUrl = cfg.publicUrl ?? `http://localhost:${port}`;
 
-  const controller = createController({ agents, secrets, bus, log, publicUrl });
-  controller.start();
-  // The manifests watcher (and the YAML library) is loaded only when there is a folder to watch.
-  const files = cfg.manifests
-    ? (await import("./controller/sources/file")).createFileSource({ dir: cfg.manifests, agents, bus, log, defaultNamespace: DEFAULT_NAMESPACE, writeStatus: cfg.writeStatus })
-    : undefined;
-  files?.start();
-  await controller.idle();
-  await supervisor.start();
-  warnOnBroadTrust(cfg, agents.list().map((a) => a.agent), log);
-  callbacks.resume();
+  await core.start(publicUrl);
+  warnOnBroadTrust(cfg, core.agents.list().map((a) => a.agent), log);
   ready = true;
   const unregister = registerContext({ server: url, tokenFile: adminTokenFile, dataDir: cfg.dataDir });
   // Bound to every interface, the loopback URL alone would understate who can reach the server.
@@ -118,12 +66,8 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
       stopping ??= (async () => {
         ready = false;
         unregister();
-        files?.stop();
-        controller.stop();
         await app.stop(true);
-        await supervisor.stop();
-        callbacks.stop();
-        store.close();
+        await core.stop();
       })();
       return stopping;
     },

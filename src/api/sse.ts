@@ -5,6 +5,7 @@
  */
 import { EventType, type SessionEvent } from "../domain/session";
 import type { SessionService } from "../service/sessions";
+import { sessionKey } from "../service/topics";
 
 const encoder = new TextEncoder();
 const frame = (e: SessionEvent) => encoder.encode(`id: ${e.id}\ndata: ${JSON.stringify({ type: e.type, content: e.content, timestamp: e.timestamp })}\n\n`);
@@ -29,7 +30,7 @@ export function sseResponse(sessions: SessionService, namespace: string, name: s
         controller.enqueue(frame(e));
         if (e.type === EventType.StatusClosed) close();
       };
-      const unsubscribe = sessions.feed.subscribe(namespace, name, (e) => (replaying ? buffered.push(e) : write(e)));
+      const unsubscribe = sessions.topics.sessionEvent.subscribeKey(sessionKey(namespace, name), ({ event: e }) => (replaying ? buffered.push(e) : write(e)));
       const timer = setInterval(() => !closed && controller.enqueue(encoder.encode(": keep-alive\n\n")), keepAliveMs);
       cleanup = () => {
         unsubscribe();

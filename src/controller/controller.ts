@@ -10,7 +10,7 @@ import { newSigningSecret } from "../lib/standard-webhooks";
 import type { AgentService } from "../service/agents";
 import type { SecretService } from "../service/secrets";
 import { AGENT_LABEL, WEBHOOK_SECRET_TYPE } from "../service/secrets";
-import type { Bus } from "../service/bus";
+import type { Change, Topics } from "../service/topics";
 import { plan } from "./reconcile";
 
 const WEBHOOK_PREFIX = webhookSecretName("");
@@ -18,7 +18,7 @@ const WEBHOOK_PREFIX = webhookSecretName("");
 export interface ControllerDeps {
   agents: AgentService;
   secrets: SecretService;
-  bus: Bus;
+  topics: Pick<Topics, "changes">;
   log: Logger;
   publicUrl: string;
   resyncMs?: number;
@@ -26,7 +26,7 @@ export interface ControllerDeps {
 }
 
 export function createController(deps: ControllerDeps) {
-  const { agents, secrets, bus, log } = deps;
+  const { agents, secrets, topics, log } = deps;
   const queue = new Set<string>();
   let running = false;
   let stopped = false;
@@ -98,10 +98,11 @@ export function createController(deps: ControllerDeps) {
     agents.setStatus(namespace, name, p.status);
   }
 
-  const onAgent = (ns: string, name: string) => enqueue(ns, name);
-  const onSecret = (ns: string, name: string) => {
-    if (name.startsWith(WEBHOOK_PREFIX)) enqueue(ns, name.slice(WEBHOOK_PREFIX.length));
+  const onAgent = (c: Change) => enqueue(c.namespace, c.name);
+  const onSecret = (c: Change) => {
+    if (c.name.startsWith(WEBHOOK_PREFIX)) enqueue(c.namespace, c.name.slice(WEBHOOK_PREFIX.length));
   };
+  let unsubscribe: (() => void)[] = [];
 
   function enqueueAll() {
     for (const { agent } of agents.list()) enqueue(agent.metadata.namespace, agent.metadata.name);
@@ -109,16 +110,14 @@ export function createController(deps: ControllerDeps) {
 
   return {
     start() {
-      bus.on("agent", onAgent);
-      bus.on("secret", onSecret);
+      unsubscribe = [topics.changes.subscribeKey("agent", onAgent), topics.changes.subscribeKey("secret", onSecret)];
       enqueueAll();
       resync = setInterval(enqueueAll, deps.resyncMs ?? 30_000);
       resync.unref();
     },
     stop() {
       stopped = true;
-      bus.off("agent", onAgent);
-      bus.off("secret", onSecret);
+      for (const off of unsubscribe) off();
       clearInterval(resync);
     },
     /** Resolves when the queue is empty. */

@@ -1,6 +1,6 @@
 /**
  * Agent use cases: apply (create or update, bumping `generation` only when the spec changes),
- * get, list, delete, and the controller's status write. Every write publishes on the bus.
+ * get, list, delete, and the controller's status write. Every write publishes on the changes topic after it committed.
  */
 import type { Store } from "../store";
 import type { StoredAgent } from "../store/agents";
@@ -9,12 +9,12 @@ import { NotFoundError } from "../domain/errors";
 import { deepEqual } from "../lib/json";
 import { uuid } from "../lib/crypto";
 import { createReadCache } from "../lib/read-cache";
-import type { Bus } from "./bus";
+import { publishChange, type Topics } from "./topics";
 
 export type ApplyResult = StoredAgent & { created: boolean; changed: boolean };
 
-export function createAgentService(deps: { store: Store; bus: Bus; now?: () => Date }) {
-  const { store, bus } = deps;
+export function createAgentService(deps: { store: Store; topics: Pick<Topics, "changes">; now?: () => Date }) {
+  const { store, topics } = deps;
   const now = () => (deps.now?.() ?? new Date()).toISOString();
   // Every write below drops its entry before telling anyone, so readers never see a stale agent.
   const cache = createReadCache((ns, name) => store.agents.get(ns, name));
@@ -65,7 +65,7 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
       return { created: false, changed: specChanged || metaChanged };
     });
     cache.drop(input.namespace, input.name);
-    if (result.changed) bus.emit("agent", input.namespace, input.name);
+    if (result.changed) publishChange(topics, "agent", input.namespace, input.name);
     // An apply through the API supersedes a refused file edit.
     if (source === "api") setSourceProblem(input.namespace, input.name, null);
     return { ...get(input.namespace, input.name), ...result };
@@ -82,8 +82,8 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
     });
     cache.drop(namespace, name);
     problems.delete(`${namespace}/${name}`);
-    bus.emit("agent", namespace, name);
-    for (const s of owned) bus.emit("secret", s.namespace, s.name);
+    publishChange(topics, "agent", namespace, name);
+    for (const s of owned) publishChange(topics, "secret", s.namespace, s.name);
     return existing;
   }
 
@@ -93,7 +93,7 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
     if (!existing || deepEqual(existing.agent.status, status)) return false;
     store.agents.update(namespace, name, { status });
     cache.drop(namespace, name);
-    bus.emit("agentStatus", namespace, name);
+    publishChange(topics, "agentStatus", namespace, name);
     return true;
   }
 
@@ -106,7 +106,7 @@ export function createAgentService(deps: { store: Store; bus: Bus; now?: () => D
     if ((problems.get(k) ?? null) === problem) return;
     if (problem === null) problems.delete(k);
     else problems.set(k, problem);
-    if (store.agents.get(namespace, name)) bus.emit("agent", namespace, name);
+    if (store.agents.get(namespace, name)) publishChange(topics, "agent", namespace, name);
   }
 
   return {

@@ -4,17 +4,17 @@ import type { SecretRow } from "../store/secrets";
 import { NotFoundError } from "../domain/errors";
 import { uuid } from "../lib/crypto";
 import { createReadCache } from "../lib/read-cache";
-import type { Bus } from "./bus";
+import { publishChange, type Topics } from "./topics";
 
 export const WEBHOOK_SECRET_TYPE = "pai.io/webhook-token";
 export const OPAQUE_SECRET_TYPE = "Opaque";
 export const AGENT_LABEL = "pai.io/agent";
 
-export function createSecretService(deps: { store: Store; bus: Bus }) {
-  const { store, bus } = deps;
+export function createSecretService(deps: { store: Store; topics: Pick<Topics, "changes"> }) {
+  const { store, topics } = deps;
   const cache = createReadCache((ns, name) => store.secrets.get(ns, name));
-  // Deleting an agent deletes the secrets it owns in the same transaction, and says so on the bus.
-  bus.on("secret", (ns, name) => cache.drop(ns, name));
+  // Deleting an agent deletes the secrets it owns in the same transaction, and publishes that too.
+  topics.changes.subscribeKey("secret", (c) => cache.drop(c.namespace, c.name));
 
   function get(namespace: string, name: string): SecretRow {
     const s = cache.get(namespace, name);
@@ -42,7 +42,7 @@ export function createSecretService(deps: { store: Store; bus: Bus }) {
       createdAt: existing?.createdAt ?? new Date().toISOString(),
     });
     cache.drop(input.namespace, input.name);
-    bus.emit("secret", input.namespace, input.name);
+    publishChange(topics, "secret", input.namespace, input.name);
     return { secret: get(input.namespace, input.name), created: !existing };
   }
 
@@ -50,7 +50,7 @@ export function createSecretService(deps: { store: Store; bus: Bus }) {
     const s = get(namespace, name);
     store.secrets.delete(namespace, name);
     cache.drop(namespace, name);
-    bus.emit("secret", namespace, name);
+    publishChange(topics, "secret", namespace, name);
     return s;
   }
 

@@ -12,7 +12,7 @@ import { CallbackState, EventType, Phase, forbiddenEnvNames, type EnvVar, type S
 import { createGroupCommit, type GroupCommit } from "../lib/group-commit";
 import { uuid } from "../lib/crypto";
 import type { Logger } from "../lib/log";
-import { SessionFeed } from "./feed";
+import { createTopics, sessionKey, type Topics } from "./topics";
 
 export interface StartOptions {
   title: string;
@@ -46,7 +46,8 @@ export interface StartResult {
 export interface SessionServiceDeps {
   store: Store;
   log: Logger;
-  feed?: SessionFeed;
+  /** Where starts, events and ends are announced (after commit). */
+  topics?: Pick<Topics, "sessionStarted" | "sessionEvent" | "sessionEnded">;
   now?: () => Date;
   /** Server-wide cap on Pending sessions (all agents): the last safety valve. Default DEFAULT_MAX_PENDING. */
   maxPending?: number;
@@ -54,7 +55,7 @@ export interface SessionServiceDeps {
 
 export function createSessionService(deps: SessionServiceDeps) {
   const { store, log } = deps;
-  const feed = deps.feed ?? new SessionFeed();
+  const topics = deps.topics ?? createTopics(log);
   const now = () => (deps.now?.() ?? new Date()).toISOString();
   const maxPendingTotal = deps.maxPending ?? DEFAULT_MAX_PENDING;
 
@@ -101,8 +102,6 @@ export function createSessionService(deps: SessionServiceDeps) {
   }
   /** Next event id per session that has events in flight. */
   const nextId = new Map<string, number>();
-  const started = new Set<(s: Session, seq: number) => void>();
-  const finished = new Set<(s: Session) => void>();
 
   function get(namespace: string, name: string): Session {
     const s = store.sessions.get(namespace, name);
@@ -187,26 +186,20 @@ export function createSessionService(deps: SessionServiceDeps) {
       return undefined;
     });
     if (existing) return { session: get(namespace, existing), created: false };
-    // Committed: whatever a listener does, the caller gets the session (never a 500 for it).
-    for (const fn of started) {
-      try {
-        fn(session, mySeq);
-      } catch (err) {
-        log.error("a listener failed on a started session", { session: `${namespace}/${session.name}`, error: (err as Error)?.message });
-      }
-    }
+    // Committed. A listener that throws is logged by the topic: the caller still gets its session.
+    topics.sessionStarted.publish({ session, seq: mySeq });
     return { session, created: true };
   }
 
   /** Queues an event; it gets the next id of its session and is published after commit. */
   function appendEvent(namespace: string, name: string, type: string, content: unknown): SessionEvent {
-    const k = SessionFeed.key(namespace, name);
+    const k = sessionKey(namespace, name);
     const id = nextId.get(k) ?? store.sessions.lastEventId(namespace, name) + 1;
     nextId.set(k, id + 1);
     const event: SessionEvent = { id, type, content, timestamp: now() };
     writer.queue(
       () => store.sessions.appendEvent(namespace, name, event),
-      () => feed.publish(namespace, name, event),
+      () => topics.sessionEvent.publish({ namespace, session: name, event }, k),
     );
     if (type === EventType.StatusClosed) nextId.delete(k);
     return event;
@@ -237,14 +230,13 @@ export function createSessionService(deps: SessionServiceDeps) {
       })
       .then(() => {
         const done = { ...s, ...result, finishedAt };
-        feed.closed(done);
-        for (const fn of finished) fn(done);
+        topics.sessionEnded.publish(done, sessionKey(s.namespace, s.name));
         return done;
       });
   }
 
   return {
-    feed,
+    topics,
     start,
     startOnce,
     /** Pending sessions of one agent (one index entry read per such session). */
@@ -266,14 +258,6 @@ export function createSessionService(deps: SessionServiceDeps) {
     appendEvent,
     markRunning,
     finish,
-    /** Called with each session right after its end is committed (callbacks go out then). */
-    onFinished(fn: (s: Session) => void) {
-      finished.add(fn);
-    },
-    /** Called with each session and its seq right after it is committed (the supervisor queues it). */
-    onStarted(fn: (s: Session, seq: number) => void) {
-      started.add(fn);
-    },
     flush: () => writer.flush(),
   };
 }

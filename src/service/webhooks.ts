@@ -20,6 +20,7 @@ import type { Logger } from "../lib/log";
 import type { AgentService } from "./agents";
 import type { SecretService } from "./secrets";
 import type { SessionService } from "./sessions";
+import { sessionKey } from "./topics";
 
 export interface WebhookRequest {
   namespace: string;
@@ -198,7 +199,7 @@ export function createWebhookService(deps: {
         resolve(v);
       };
       const onAbort = () => done(null);
-      const off = sessions.feed.onClosed(s.namespace, s.name, (ended) => done(ended));
+      const off = sessions.topics.sessionEnded.subscribeKey(sessionKey(s.namespace, s.name), (ended) => done(ended));
       // Subscribed first, then checked: an end in between is not missed.
       const now = sessions.get(s.namespace, s.name);
       if (isFinal(now.phase)) return done(now);

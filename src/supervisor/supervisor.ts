@@ -294,7 +294,12 @@ export function createSupervisor(deps: SupervisorDeps) {
     if (isFinal(s.phase)) throw new ConflictError(`session "${name}" already finished (${s.phase})`);
     const run = running.get(k);
     if (run) {
-      const closed = new Promise<Session>((resolve) => sessions.feed.onClosed(namespace, name, resolve));
+      const closed = new Promise<Session>((resolve) => {
+        const off = sessions.topics.sessionEnded.subscribeKey(k, (ended) => {
+          off();
+          resolve(ended);
+        });
+      });
       terminate(run, { phase: Phase.Cancelled, error: "cancelled" });
       return closed;
     }
@@ -310,7 +315,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     }
   }
 
-  sessions.onStarted((s, seq) => {
+  sessions.topics.sessionStarted.subscribe(({ session: s, seq }) => {
     // Before start-up the store is read instead (recover), which finds this one too.
     if (!started) return;
     queue.add(s.namespace, s.agentDefinition, { name: s.name, seq, maxConcurrentSessions: s.spec.maxConcurrentSessions });

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
 import { createStore } from "../../src/store";
-import { Bus } from "../../src/service/bus";
+import { createTopics } from "../../src/service/topics";
 import { createSecretService } from "../../src/service/secrets";
 import { createSessionService, type SessionService } from "../../src/service/sessions";
 import { createCallbackService, type CallbackDeps } from "../../src/service/callbacks";
@@ -38,7 +38,7 @@ describe("delivery", () => {
   beforeAll(() => {
     dir = tempDir("pai-cb-ssrf-");
     store = createStore(dir);
-    const secrets = createSecretService({ store, bus: new Bus() });
+    const secrets = createSecretService({ store, topics: createTopics() });
     signing = newSigningSecret();
     secrets.put({ namespace: "default", name: webhookSecretName("cb"), data: { callbackSecret: signing } });
     sessions = createSessionService({ store, log });

@@ -52,8 +52,8 @@ async function rig(deps: Partial<SupervisorDeps> & { command: string[] }, dir = 
   const ended: string[] = [];
   let maxHeld = 0;
   const sample = () => (maxHeld = Math.max(maxHeld, supervisor.stats().held));
-  sessions.onStarted(sample);
-  sessions.onFinished((s) => {
+  sessions.topics.sessionStarted.subscribe(sample);
+  sessions.topics.sessionEnded.subscribe((s) => {
     ended.push(s.name);
     sample();
   });

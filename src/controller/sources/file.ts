@@ -17,7 +17,7 @@ import { stringifyYamlFile } from "../../lib/yaml";
 import { deepEqual } from "../../lib/json";
 import type { Logger } from "../../lib/log";
 import type { AgentService } from "../../service/agents";
-import type { Bus } from "../../service/bus";
+import type { Change, Topics } from "../../service/topics";
 
 const isManifest = (f: string) => /\.ya?ml$/i.test(f);
 const hash = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -67,7 +67,7 @@ export function replaceFileContents(path: string, text: string) {
 export interface FileSourceDeps {
   dir: string;
   agents: AgentService;
-  bus: Bus;
+  topics: Pick<Topics, "changes">;
   log: Logger;
   defaultNamespace: string;
   /** Write status back into the documents (default true). */
@@ -227,7 +227,7 @@ export function createFileSource(deps: FileSourceDeps) {
     seen.set(path, hash(next));
   }
 
-  function onStatus(namespace: string, name: string) {
+  function onStatus({ namespace, name }: Change) {
     if (deps.writeStatus === false) return;
     const found = agents.find(namespace, name);
     if (!found?.source.startsWith(`file:${dir}/`)) return;
@@ -246,12 +246,14 @@ export function createFileSource(deps: FileSourceDeps) {
     }, 20);
   }
 
+  let offStatus: (() => void) | undefined;
+
   return {
     dir,
     /** Applies the folder once, then watches it. */
     start() {
       scan();
-      deps.bus.on("agentStatus", onStatus);
+      offStatus = deps.topics.changes.subscribeKey("agentStatus", onStatus);
       try {
         watcher = watch(dir, { recursive: true }, (_event, file) => {
           if (!file || isManifest(String(file))) scheduleScan();
@@ -268,7 +270,7 @@ export function createFileSource(deps: FileSourceDeps) {
       clearInterval(poll);
       clearTimeout(scanTimer);
       clearTimeout(writeTimer);
-      deps.bus.off("agentStatus", onStatus);
+      offStatus?.();
     },
     scan,
   };

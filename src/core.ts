@@ -1,0 +1,111 @@
+/**
+ * The server without HTTP: the store, the topics, the services, the supervisor, the callbacks, the
+ * controller and the manifests folder, wired as `pai serve` runs them. `src/server.ts` puts the
+ * API in front of it; benchmarks and tests use it as it is instead of rebuilding the wiring.
+ */
+import { join } from "node:path";
+import type { ServeConfig } from "./config/serve";
+import { createController } from "./controller/controller";
+import { DEFAULT_NAMESPACE } from "./domain/names";
+import type { Logger } from "./lib/log";
+import { Metrics } from "./lib/metrics";
+import { selfCommand } from "./lib/self";
+import { createAgentService } from "./service/agents";
+import { createCallbackService } from "./service/callbacks";
+import { createSecretService } from "./service/secrets";
+import { createSessionService } from "./service/sessions";
+import { createTokenService } from "./service/tokens";
+import { createTopics } from "./service/topics";
+import { createWebhookService } from "./service/webhooks";
+import { createStore } from "./store";
+import type { ModelCredentials } from "./harness/models/types";
+import { credentialsFrom } from "./supervisor/env";
+import { createSupervisor } from "./supervisor/supervisor";
+
+export type CoreConfig = Pick<ServeConfig, "dataDir" | "maxSessions" | "trustedProxies" | "allowPrivateCallbacks"> &
+  Partial<Pick<ServeConfig, "maxPending" | "sessionNice" | "callbackBackoffMs" | "manifests" | "writeStatus">>;
+
+export interface CoreOptions {
+  /** argv that starts this program (`harness` is appended); default: this very program. */
+  command?: string[];
+  /** The environment children inherit (minus secrets) and model settings come from; default process.env. */
+  env?: Record<string, string | undefined>;
+  credentials?: ModelCredentials;
+}
+
+export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {}) {
+  const env = opts.env ?? process.env;
+  const store = createStore(cfg.dataDir);
+  const topics = createTopics(log);
+  const agents = createAgentService({ store, topics });
+  const secrets = createSecretService({ store, topics });
+  const tokens = createTokenService({ store });
+  const sessions = createSessionService({ store, log, topics, maxPending: cfg.maxPending });
+  const supervisor = createSupervisor({
+    sessions,
+    log,
+    maxSessions: cfg.maxSessions,
+    command: opts.command ?? selfCommand(),
+    baseEnv: env,
+    credentials: opts.credentials ?? credentialsFrom(env),
+    workDir: join(cfg.dataDir, "sessions"),
+    sessionNice: cfg.sessionNice,
+  });
+  const webhooks = createWebhookService({ agents, secrets, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });
+  const callbacks = createCallbackService({ sessions, secrets, log, allowPrivate: cfg.allowPrivateCallbacks, backoffMs: cfg.callbackBackoffMs });
+  topics.sessionEnded.subscribe((s) => callbacks.enqueue(s));
+
+  const metrics = new Metrics();
+  const started = metrics.counter("pai_sessions_started_total", "Sessions started (webhooks, pai run, the API).");
+  const finished = metrics.counter("pai_sessions_finished_total", "Sessions ended, by final phase.");
+  topics.sessionStarted.subscribe(() => started());
+  topics.sessionEnded.subscribe((s) => finished({ phase: s.phase }));
+  metrics.gauge("pai_sessions_running", "Sessions running now.", () => supervisor.stats().running);
+  metrics.gauge("pai_sessions_pending", "Sessions waiting for a slot.", () => supervisor.stats().queued);
+  metrics.gauge("pai_agents", "Agents in the store.", () => agents.list().length);
+  metrics.gauge("process_resident_memory_bytes", "Resident memory of the server process.", () => process.memoryUsage.rss());
+
+  let controller: ReturnType<typeof createController> | undefined;
+  let files: { stop(): void } | undefined;
+
+  return {
+    store,
+    topics,
+    agents,
+    secrets,
+    tokens,
+    sessions,
+    supervisor,
+    webhooks,
+    callbacks,
+    metrics,
+    /**
+     * Starts the controller (webhook URLs under `publicUrl`) and the manifests folder, waits until
+     * every agent is reconciled, then runs the sessions and callbacks left from before.
+     */
+    async start(publicUrl: string) {
+      controller = createController({ agents, secrets, topics, log, publicUrl });
+      controller.start();
+      if (cfg.manifests) {
+        // The manifests watcher (and the YAML library) is loaded only when there is a folder to watch.
+        const { createFileSource } = await import("./controller/sources/file");
+        const source = createFileSource({ dir: cfg.manifests, agents, topics, log, defaultNamespace: DEFAULT_NAMESPACE, writeStatus: cfg.writeStatus });
+        source.start();
+        files = source;
+      }
+      await controller.idle();
+      await supervisor.start();
+      callbacks.resume();
+    },
+    /** Stops the sources and the controller, then every session (they end Error), then the callbacks, and closes the store. */
+    async stop() {
+      files?.stop();
+      controller?.stop();
+      await supervisor.stop();
+      callbacks.stop();
+      store.close();
+    },
+  };
+}
+
+export type Core = ReturnType<typeof createCore>;
