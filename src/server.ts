@@ -38,7 +38,8 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   const app = createApi({ ...core, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs, maxBodyBytes: cfg.maxBodyBytes }).listen({
     port: cfg.port,
     hostname: cfg.host,
-    maxRequestBodySize: cfg.maxBodyBytes,
+    // Twice the cap: up to there the API answers 413 itself, with a Status; Bun's own 413 is empty.
+    maxRequestBodySize: 2 * cfg.maxBodyBytes,
     // Elysia's defaults would let a second server bind the same port and split the traffic.
     reusePort: false,
     development: false,

@@ -17,14 +17,17 @@ const agentBody = {
 
 const list = (items: Agent[]) => ({ apiVersion: API_VERSION, kind: "AgentList", items });
 
+/** A value from a body, for a message: JSON, cut short (never String(), which a crafted object can make throw). */
+const shown = (v: unknown) => (JSON.stringify(v) ?? "null").slice(0, 80);
+
 /** Validates a body against the URL: its name and namespace may be omitted but not contradict it. */
 function inputFrom(body: unknown, namespace: string, name?: string) {
   const meta = (body as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
   if (meta && typeof meta === "object") {
     if (meta.namespace !== undefined && meta.namespace !== namespace)
-      throw new BadRequestError(`metadata.namespace "${String(meta.namespace)}" does not match the namespace in the URL ("${namespace}")`);
+      throw new BadRequestError(`metadata.namespace ${shown(meta.namespace)} does not match the namespace in the URL ("${namespace}")`);
     if (name !== undefined && meta.name !== undefined && meta.name !== name)
-      throw new BadRequestError(`metadata.name "${String(meta.name)}" does not match the name in the URL ("${name}")`);
+      throw new BadRequestError(`metadata.name ${shown(meta.name)} does not match the name in the URL ("${name}")`);
     if (name !== undefined && meta.name === undefined) meta.name = name;
   }
   return validateAgent(body, namespace);

@@ -15,6 +15,7 @@ import { docsRoutes } from "./docs";
 import { healthRoutes } from "./health";
 import { secretRoutes } from "./secrets";
 import { errorResponse } from "./status";
+import { PayloadTooLargeError } from "../domain/errors";
 import type { Metrics } from "../lib/metrics";
 import { tokenRoutes } from "./tokens";
 import { webhookRoutes } from "./webhooks";
@@ -47,6 +48,12 @@ export function createApi(deps: ApiDeps) {
   const webhooks = webhookRoutes({ ...deps, bodyBudget: deps.bodyBudget ?? bodyBudgetFor(deps.maxBodyBytes) });
   const app: Elysia = new Elysia({ name: "pai", serve: { routes: webhooks as never } });
   return app
+    // Bun's own cap (twice this, see server.ts) answers with an empty 413: a body announced over the
+    // limit gets a Status that says which limit, before anything reads it.
+    .onRequest(({ request }) => {
+      const length = Number(request.headers.get("content-length") ?? 0);
+      if (length > deps.maxBodyBytes) return errorResponse(new PayloadTooLargeError(`request body is larger than ${deps.maxBodyBytes} bytes (--max-body-bytes)`), request, log);
+    })
     .onError(({ code, error, request }) => errorResponse(error, request, log, code))
     .use(healthRoutes(deps))
     .use(docsRoutes(deps.version, () => app))

@@ -37,7 +37,8 @@ export const WebhookTrigger = T.Object(
 
 export const Trigger = T.Object({ webhook: T.Optional(WebhookTrigger) }, strict);
 
-export const EnvVar = T.Object({ name: T.String({ minLength: 1 }), value: T.String() }, strict);
+// A name a process can be given (letters, digits, _), a value without NUL bytes and of a size exec takes.
+export const EnvVar = T.Object({ name: T.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), value: T.String({ maxLength: 32 * 1024, pattern: "^[^\\u0000]*$" }) }, strict);
 
 export const AgentSpec = T.Object(
   {

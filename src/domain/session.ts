@@ -118,6 +118,26 @@ const FORBIDDEN_ENV = new RegExp(
 );
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** A variable's value: at most this long (Linux refuses a single one over 128 KiB at exec). */
+export const MAX_ENV_VALUE = 32 * 1024;
+/** All of a session's own variables together: well under what exec takes for the whole environment. */
+export const MAX_ENV_TOTAL = 128 * 1024;
+
+/**
+ * Why `env` cannot be given to a process, or null: a NUL byte (it would cut the variable, or make
+ * exec fail), a value over MAX_ENV_VALUE, or all of them over MAX_ENV_TOTAL. Checked when the
+ * session is accepted, so a session that could never start is refused instead.
+ */
+export function envValueProblem(env: EnvVar[]): string | null {
+  let total = 0;
+  for (const e of env) {
+    if (e.value.includes("\u0000") || e.name.includes("\u0000")) return `env ${JSON.stringify(e.name)}: names and values may not contain a NUL byte`;
+    if (e.value.length > MAX_ENV_VALUE) return `env ${e.name}: the value is ${e.value.length} characters long, at most ${MAX_ENV_VALUE}`;
+    total += e.name.length + e.value.length + 2;
+  }
+  return total > MAX_ENV_TOTAL ? `env: ${total} characters in all, at most ${MAX_ENV_TOTAL}` : null;
+}
+
 /** Names in `env` that a caller may not set, with why. */
 export function forbiddenEnvNames(env: EnvVar[]): string[] {
   return env.map((e) => e.name).filter((n) => !ENV_NAME.test(n) || FORBIDDEN_ENV.test(n));

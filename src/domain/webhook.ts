@@ -8,7 +8,7 @@ import { Type as T, type Static, type TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { ValueErrorType, type ValueError } from "@sinclair/typebox/errors";
 import { BadRequestError } from "./errors";
-import type { EnvVar } from "./session";
+import { MAX_ENV_VALUE, type EnvVar } from "./session";
 
 export const DEFAULT_WAIT_SECONDS = 300;
 export const MAX_WAIT_SECONDS = 600;
@@ -19,7 +19,7 @@ const ENV_LIST = 'must be a list of {"name": …, "value": …}';
 export const WebhookEnvVar = T.Object(
   {
     name: T.String({ minLength: 1, pattern: "\\S", errorMessage: "must be a non-empty string" }),
-    value: T.String({ errorMessage: "must be a string" }),
+    value: T.String({ maxLength: MAX_ENV_VALUE, errorMessage: "must be a string" }),
   },
   { additionalProperties: false, errorMessage: 'must be an object {"name": …, "value": …}' },
 );
@@ -73,6 +73,7 @@ function messageOf(error: ValueError): string {
     const parent = fieldName(error.path.split("/").slice(0, -1).join("/"));
     return `${parent}: unknown field ${error.path.split("/").pop()}`;
   }
+  if (error.type === ValueErrorType.StringMaxLength) return `${field} is longer than ${(error.schema as unknown as { maxLength: number }).maxLength} characters`;
   if (error.type === ValueErrorType.ArrayMaxItems) return `${field} may have at most ${(error.schema as unknown as { maxItems: number }).maxItems} entries`;
   const own = (error.schema as { errorMessage?: string }).errorMessage ?? "is not valid";
   const shown = field === "wait" ? ` (got ${JSON.stringify(error.value)?.slice(0, 40)})` : "";

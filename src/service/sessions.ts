@@ -8,7 +8,7 @@
 import type { Store } from "../store";
 import type { Agent } from "../domain/agent";
 import { BadRequestError, NotFoundError, TooManyRequestsError } from "../domain/errors";
-import { CallbackState, EventType, Phase, forbiddenEnvNames, type EnvVar, type Session, type SessionEvent, type SessionOrigin } from "../domain/session";
+import { CallbackState, EventType, Phase, envValueProblem, forbiddenEnvNames, type EnvVar, type Session, type SessionEvent, type SessionOrigin } from "../domain/session";
 import { createGroupCommit, type GroupCommit } from "../lib/group-commit";
 import { uuid } from "../lib/crypto";
 import type { Logger } from "../lib/log";
@@ -141,6 +141,8 @@ export function createSessionService(deps: SessionServiceDeps) {
   async function create(agent: Agent, opts: StartOptions): Promise<StartResult> {
     const bad = forbiddenEnvNames(opts.env ?? []);
     if (bad.length) throw new BadRequestError(`env: these variables may not be set for a session: ${bad.join(", ")}`);
+    const problem = envValueProblem(opts.env ?? []);
+    if (problem) throw new BadRequestError(problem);
     const { namespace, name: agentName } = agent.metadata;
     const mySeq = ++seq;
     const session: Session = {

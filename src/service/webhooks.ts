@@ -284,7 +284,11 @@ export function parseBody(contentType: string | null, raw: Uint8Array): unknown 
 
 /** Turns a parsed body into what to run: Linear and GitHub events get a title; other bodies are checked against WebhookBody. */
 function interpret(sender: Sender, headers: Headers, body: unknown): Invocation {
-  if (sender === "linear") return { title: linearTitle(body), waitSeconds: 0, env: [], payload: body, event: (body as { type?: string })?.type };
+  if (sender === "linear") {
+    // The event name is the sender's to choose: kept only when it is a plain string.
+    const type = (body as { type?: unknown } | null)?.type;
+    return { title: linearTitle(body), waitSeconds: 0, env: [], payload: body, event: typeof type === "string" ? type.slice(0, 100) : undefined };
+  }
   if (sender === "github") {
     const event = headers.get("x-github-event") ?? "event";
     return { title: githubTitle(event, body), waitSeconds: 0, env: [], payload: body, event };

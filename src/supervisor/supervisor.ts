@@ -48,7 +48,8 @@ export interface SupervisorDeps {
 /** The first user message: the title, and where to find the webhook's payload when one came. */
 export function promptOf(s: Session): string {
   if (s.payload === undefined) return s.title;
-  const from = [s.origin.sender && s.origin.sender !== "generic" ? s.origin.sender : undefined, s.origin.event].filter(Boolean).join(" ");
+  const text = (v: unknown) => (typeof v === "string" && v ? v : undefined);
+  const from = [s.origin.sender !== "generic" ? text(s.origin.sender) : undefined, text(s.origin.event)].filter(Boolean).join(" ");
   const delivery = s.origin.delivery ? ` (delivery ${s.origin.delivery})` : "";
   return `${s.title}\n\nThe webhook's payload${from ? ` (${from} event)` : ""}${delivery} is in the file webhook.json in your working folder.`;
 }
@@ -135,7 +136,16 @@ export function createSupervisor(deps: SupervisorDeps) {
   /** Starts a session's child; a failure ends the session Error and frees its slot. */
   function spawn(session: Session) {
     let proc: Subprocess;
+    let start: StartMessage;
     try {
+      // Made before the child exists: anything in the session that cannot be turned into a start
+      // message fails this session alone, not the scheduler.
+      start = {
+        type: "start",
+        session: { name: session.name, namespace: session.namespace, prompt: promptOf(session) },
+        spec: { models: session.spec.models, system: session.spec.system },
+        credentials: deps.credentials,
+      };
       const cwd = join(deps.workDir, session.namespace, session.name);
       mkdirSync(cwd, { recursive: true, mode: 0o700 });
       // Compact: the payload came as compact JSON; indenting a deeply nested body multiplies its size.
@@ -173,12 +183,6 @@ export function createSupervisor(deps: SupervisorDeps) {
     const done = proc.exited.then((code) => onExit(run, code, proc.signalCode ? String(proc.signalCode) : null));
     exited.add(done);
     done.finally(() => exited.delete(done));
-    const start: StartMessage = {
-      type: "start",
-      session: { name: session.name, namespace: session.namespace, prompt: promptOf(session) },
-      spec: { models: session.spec.models, system: session.spec.system },
-      credentials: deps.credentials,
-    };
     try {
       proc.send(start);
     } catch (err) {

@@ -201,6 +201,25 @@ describe("signatures over the bytes sent", () => {
   });
 });
 
+describe("values crafted to break the server later", () => {
+  test("an event name that is not a string (an object with a broken toString) is accepted and the session runs; the server lives", async () => {
+    const res = await post("echo", JSON.stringify({ type: { toString: "" }, action: "create", data: {} }), { "content-type": "application/json", "linear-event": "Issue" });
+    expect(res.status).toBe(200);
+    const { session: name } = (await res.json()) as { session: string };
+    await eventually(async () => (await session(name)).phase === "Complete", 10_000, "the session completes");
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+  });
+
+  test("env values that exec would refuse (a NUL byte, over 32 KiB) are a 400, not a session that can never start", async () => {
+    const nul = await post("echo", JSON.stringify({ title: "x", env: [{ name: "A", value: "a\u0000b" }] }));
+    expect(nul.status).toBe(400);
+    expect(await message(nul)).toContain("NUL");
+    const long = await post("echo", JSON.stringify({ title: "x", env: [{ name: "A", value: "x".repeat(40_000) }] }));
+    expect(long.status).toBe(400);
+    expect(await message(long)).toBe("env[0].value is longer than 32768 characters");
+  });
+});
+
 describe("replayed signed deliveries", () => {
   test("a signed GitHub body sent again with a new delivery id and a relabelled event starts nothing new", async () => {
     const body = Buffer.from(JSON.stringify({ action: "opened", number: 9, pull_request: { title: "Replay me", number: 9 }, repository: { full_name: "a/b" } }));
