@@ -46,6 +46,20 @@ export async function readBody(request: Request, maxBytes: number, budget: BodyB
   if (declared !== null) {
     const n = Number(declared);
     if (Number.isFinite(n) && n > maxBytes) throw tooLarge(maxBytes);
+    // The common case (a length announced, within the cap): reserve it all, then read in one go.
+    if (Number.isInteger(n) && n >= 0) {
+      if (!budget.tryReserve(n)) throw busy();
+      reserved = n;
+      try {
+        const bytes = new Uint8Array(await request.arrayBuffer());
+        if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
+        return { bytes, release };
+      } catch (err) {
+        release();
+        if (err instanceof PayloadTooLargeError) throw err;
+        throw new BadRequestError("request body could not be read completely");
+      }
+    }
   }
   if (!request.body) return { bytes: new Uint8Array(0), release };
   const chunks: Uint8Array[] = [];
