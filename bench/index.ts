@@ -7,9 +7,10 @@ import { coldStart, idleMemory } from "./startup";
 import { harnessMemory, serverMemoryWithSessions, sessionThroughput, spawnPath } from "./sessions";
 import { webhookAccepts, webhookWait } from "./webhooks";
 import { backlogRestart, sessionPriority } from "./backlog";
+import { hostileTraffic } from "./hostile";
 
 /** Add new benchmarks here; each gets the same context and prints one table. */
-const BENCHMARKS: Benchmark[] = [coldStart, idleMemory, spawnPath, sessionThroughput, harnessMemory, serverMemoryWithSessions, webhookAccepts, webhookWait, backlogRestart, sessionPriority];
+const BENCHMARKS: Benchmark[] = [coldStart, idleMemory, spawnPath, sessionThroughput, harnessMemory, serverMemoryWithSessions, webhookAccepts, webhookWait, backlogRestart, sessionPriority, hostileTraffic];
 
 /** `--runs N` (default 15): start-ups per case; `--samples N` (default 200): spawns per case in the sessions benchmarks. */
 function countFlag(argv: string[], flag: string, fallback: number): number {
