@@ -51,7 +51,7 @@ export async function readBody(request: Request, maxBytes: number, budget: BodyB
       if (!budget.tryReserve(n)) throw busy();
       reserved = n;
       try {
-        const bytes = new Uint8Array(await request.arrayBuffer());
+        const bytes = await request.bytes();
         if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
         return { bytes, release };
       } catch (err) {

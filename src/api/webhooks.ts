@@ -10,7 +10,7 @@ import type { Server } from "bun";
 import { WebhookBody } from "../domain/webhook";
 import type { Logger } from "../lib/log";
 import type { Metrics } from "../lib/metrics";
-import type { WebhookService } from "../service/webhooks";
+import type { WebhookRequest, WebhookService } from "../service/webhooks";
 import { readBody, type BodyBudget } from "./body";
 import { errorResponse, jsonResponse } from "./status";
 
@@ -26,39 +26,72 @@ export interface WebhookRouteDeps {
   bodyBudget: BodyBudget;
 }
 
+const noop = () => {};
+
+/** One webhook request as the service sees it (one object per request, its methods on the prototype). */
+class WebhookCall implements WebhookRequest {
+  readonly namespace: string;
+  readonly name: string;
+  readonly token: string;
+  readonly headers: Headers;
+  /** Gives the body's share of the budget back; idempotent. */
+  release: () => void = noop;
+
+  constructor(
+    readonly method: Method,
+    private readonly request: Request & { params: Params },
+    private readonly server: Server<unknown>,
+    private readonly deps: Pick<WebhookRouteDeps, "maxBodyBytes" | "bodyBudget">,
+  ) {
+    const { namespace, name, token } = request.params;
+    this.namespace = namespace;
+    this.name = name;
+    this.token = token;
+    this.headers = request.headers;
+  }
+
+  async body(): Promise<Uint8Array> {
+    const read = await readBody(this.request, this.deps.maxBodyBytes, this.deps.bodyBudget);
+    this.release = read.release;
+    return read.bytes;
+  }
+
+  peer(): string {
+    return this.server.requestIP(this.request)?.address ?? "";
+  }
+
+  // A waiting caller gets no bytes until the session ends (up to 600 s, a bound of its own): lift
+  // Bun's idle timeout for this request only, and learn when the caller hangs up. The body is no
+  // longer needed by then, so its share of the budget goes back first.
+  onWait(): AbortSignal {
+    this.release();
+    this.server.timeout(this.request, 0);
+    return this.request.signal;
+  }
+}
+
 /** The webhook routes for `Bun.serve({ routes })`, with and without a trailing slash. */
 export function webhookRoutes(deps: WebhookRouteDeps) {
   const count = deps.metrics.counter("pai_webhook_requests_total", "Webhook requests by method and HTTP status code.");
+  // One label object per method and status, made once.
+  const labels = new Map<string, { method: Method; code: string }>();
+  const countAnswer = (method: Method, status: number) => {
+    const k = `${method} ${status}`;
+    let l = labels.get(k);
+    if (l === undefined) labels.set(k, (l = { method, code: String(status) }));
+    count(l);
+  };
   const handle = async (method: Method, request: Request & { params: Params }, server: Server<unknown>): Promise<Response> => {
-    let release = () => {};
+    const call = new WebhookCall(method, request, server, deps);
     let res: Response;
     try {
-      const reply = await deps.webhooks.invoke({
-        ...request.params,
-        method,
-        headers: request.headers,
-        body: async () => {
-          const read = await readBody(request, deps.maxBodyBytes, deps.bodyBudget);
-          release = read.release;
-          return read.bytes;
-        },
-        peer: () => server.requestIP(request)?.address ?? "",
-        // A waiting caller gets no bytes until the session ends (up to 600 s, a bound of its own):
-        // lift Bun's idle timeout for this request only, and learn when the caller hangs up. The
-        // body is no longer needed by then, so its share of the budget goes back first.
-        onWait: () => {
-          release();
-          server.timeout(request, 0);
-          return request.signal;
-        },
-      });
-      res = jsonResponse(reply);
+      res = jsonResponse(await deps.webhooks.invoke(call));
     } catch (err) {
       res = errorResponse(err, request, deps.log);
     } finally {
-      release();
+      call.release();
     }
-    count({ method, code: String(res.status) });
+    countAnswer(method, res.status);
     return res;
   };
   const methods = {

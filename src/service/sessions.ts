@@ -56,7 +56,19 @@ export interface SessionServiceDeps {
 export function createSessionService(deps: SessionServiceDeps) {
   const { store, log } = deps;
   const topics = deps.topics ?? createTopics(log);
-  const now = () => (deps.now?.() ?? new Date()).toISOString();
+  // The clock as ISO text; under load many sessions start in the same millisecond, so the last
+  // text is kept for the millisecond it names.
+  let lastMs = NaN;
+  let lastIso = "";
+  const now = (): string => {
+    if (deps.now) return deps.now().toISOString();
+    const ms = Date.now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastIso = new Date(ms).toISOString();
+    }
+    return lastIso;
+  };
   const maxPendingTotal = deps.maxPending ?? DEFAULT_MAX_PENDING;
 
   // Pending sessions in the store, as of the writes run so far (so the inserts earlier in the same
@@ -118,8 +130,12 @@ export function createSessionService(deps: SessionServiceDeps) {
   const inFlight = new Map<string, Promise<StartResult>>();
 
   /** What identifies a delivery: the sender's delivery id and, for signed ones, the signature. */
-  const deliveryKeys = (opts: StartOptions) =>
-    [opts.origin.delivery, opts.signature === undefined ? undefined : `signature:${opts.signature}`].filter((k): k is string => !!k);
+  const NO_KEYS: string[] = [];
+  function deliveryKeys(opts: StartOptions): string[] {
+    const { delivery } = opts.origin;
+    if (!delivery && opts.signature === undefined) return NO_KEYS; // the common case, without allocating
+    return [delivery, opts.signature === undefined ? undefined : `signature:${opts.signature}`].filter((k): k is string => !!k);
+  }
 
   /**
    * Like `start`, but a delivery seen before (by `opts.origin.delivery` or `opts.signature`)
@@ -127,22 +143,26 @@ export function createSessionService(deps: SessionServiceDeps) {
    * together.
    */
   function startOnce(agent: Agent, opts: StartOptions): Promise<StartResult> {
-    const keys = deliveryKeys(opts).map((d) => `${agent.metadata.namespace}/${agent.metadata.name}/${d}`);
-    if (!keys.length) return create(agent, opts);
+    const delivered = deliveryKeys(opts);
+    if (!delivered.length) return create(agent, opts, delivered);
+    const keys = delivered.map((d) => `${agent.metadata.namespace}/${agent.metadata.name}/${d}`);
     for (const k of keys) {
       const running = inFlight.get(k);
       if (running) return running.then((r) => ({ ...r, created: false }));
     }
-    const p = create(agent, opts).finally(() => keys.forEach((k) => inFlight.delete(k)));
+    const p = create(agent, opts, delivered).finally(() => keys.forEach((k) => inFlight.delete(k)));
     for (const k of keys) inFlight.set(k, p);
     return p;
   }
 
-  async function create(agent: Agent, opts: StartOptions): Promise<StartResult> {
-    const bad = forbiddenEnvNames(opts.env ?? []);
-    if (bad.length) throw new BadRequestError(`env: these variables may not be set for a session: ${bad.join(", ")}`);
-    const problem = envValueProblem(opts.env ?? []);
-    if (problem) throw new BadRequestError(problem);
+  async function create(agent: Agent, opts: StartOptions, keys = deliveryKeys(opts)): Promise<StartResult> {
+    // An empty env (most starts) has nothing to check.
+    if (opts.env?.length) {
+      const bad = forbiddenEnvNames(opts.env);
+      if (bad.length) throw new BadRequestError(`env: these variables may not be set for a session: ${bad.join(", ")}`);
+      const problem = envValueProblem(opts.env);
+      if (problem) throw new BadRequestError(problem);
+    }
     const { namespace, name: agentName } = agent.metadata;
     const mySeq = ++seq;
     const session: Session = {
@@ -168,7 +188,6 @@ export function createSessionService(deps: SessionServiceDeps) {
       startedAt: null,
       finishedAt: null,
     };
-    const keys = deliveryKeys(opts);
     const existing = await writer.run(() => {
       for (const key of keys) {
         const earlier = store.sessions.findDelivery(namespace, agentName, key);
@@ -180,7 +199,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       if (opts.maxPending !== undefined && agentPending(namespace, agentName) >= opts.maxPending)
         throw new TooManyRequestsError(`agent "${agentName}" already has ${opts.maxPending} sessions waiting to run (maxPending); retry later`, RETRY_AFTER_SECONDS);
       for (const key of keys) store.sessions.insertDelivery(namespace, agentName, key, session.name, session.createdAt);
-      store.sessions.insert({ ...session, seq: mySeq });
+      store.sessions.insert(session, mySeq);
       pendingTotal++;
       const k = agentKey(namespace, agentName);
       const n = pendingOf.get(k);

@@ -8,12 +8,11 @@ import type { Agent, WebhookTrigger } from "../domain/agent";
 import { hasWebhook } from "../domain/agent";
 import { BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError, UnauthorizedError, UnsupportedMediaTypeError } from "../domain/errors";
 import { webhookSecretName } from "../domain/names";
-import { forbiddenEnvNames, isFinal, Phase, type EnvVar, type Session } from "../domain/session";
+import { forbiddenEnvNames, isFinal, Phase, type EnvVar, type Session, type SessionOrigin } from "../domain/session";
 import { decodeWebhookFields, WEBHOOK_FIELDS } from "../domain/webhook";
 import { deliveryId, detectSender, githubTitle, isGitHubPing, linearTimestampProblem, linearTitle, verifyGitHubSignature, verifyLinearSignature, type Sender } from "../domain/senders";
 import { parseCidr, type Cidr } from "../lib/cidr";
 import { clientIp, ipAllowed } from "../lib/client-ip";
-import { safeEqual } from "../lib/crypto";
 import { jsonTooDeep, MAX_NESTING } from "../lib/nesting";
 import { callbackUrlProblem } from "../lib/ssrf";
 import type { Logger } from "../lib/log";
@@ -91,7 +90,7 @@ export function createWebhookService(deps: {
     }
     const expected = secrets.find(req.namespace, webhookSecretName(req.name))?.data.token;
     // Compare against a same-length dummy when the secret is missing, so timing says nothing.
-    if (!safeEqual(req.token, expected ?? "0".repeat(64)) || !expected) throw new UnauthorizedError("invalid webhook token");
+    if (!tokenEquals(req.token, expected ?? DUMMY_TOKEN) || !expected) throw new UnauthorizedError("invalid webhook token");
     return { agent, trigger };
   }
 
@@ -133,7 +132,7 @@ export function createWebhookService(deps: {
       const problem = linearTimestampProblem(body, Date.now());
       if (problem) throw new UnauthorizedError(problem);
     }
-    checkEnv(trigger, inv.env);
+    if (inv.env.length) checkEnv(trigger, inv.env); // an empty env has nothing to refuse
     if (inv.callbackUrl) {
       const problem = await callbackUrlProblem(inv.callbackUrl, deps.allowPrivateCallbacks);
       if (problem) throw new BadRequestError(problem);
@@ -143,13 +142,17 @@ export function createWebhookService(deps: {
     const ns = agent.metadata.namespace;
     const name = agent.metadata.name;
     const known = (delivery ? sessions.findDelivery(ns, name, delivery) : undefined) ?? (signature ? sessions.findDelivery(ns, name, `signature:${signature}`) : undefined);
+    // {kind, sender, delivery?, event?}, in that order.
+    const origin: SessionOrigin = { kind: "webhook", sender };
+    if (delivery) origin.delivery = delivery;
+    if (inv.event) origin.event = inv.event;
 
     const { session } = known
       ? { session: sessions.get(ns, known) }
       : await sessions.startOnce(agent, {
           title: inv.title ?? `Webhook trigger — ${name}`,
           env: inv.env,
-          origin: { kind: "webhook", sender, ...(delivery ? { delivery } : {}), ...(inv.event ? { event: inv.event } : {}) },
+          origin,
           kind: "wh",
           payload: inv.payload,
           callbackUrl: inv.callbackUrl,
@@ -224,17 +227,36 @@ export function createWebhookService(deps: {
 
 export type WebhookService = ReturnType<typeof createWebhookService>;
 
+const DUMMY_TOKEN = "0".repeat(64);
+
+/**
+ * Constant-time string equality for URL tokens: every character of `expected` is compared
+ * whatever the first difference (lengths are compared first; a length is not a secret here).
+ * Equal to comparing the UTF-8 bytes, without encoding both strings for each request.
+ */
+function tokenEquals(given: string, expected: string): boolean {
+  if (given.length !== expected.length) return false;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= given.charCodeAt(i) ^ expected.charCodeAt(i);
+  return diff === 0;
+}
+
 /** The media type of a Content-Type header, lower-cased, without parameters. */
 function mediaType(contentType: string | null): string {
+  if (contentType === "application/json") return contentType; // what nearly every sender sends
   return (contentType ?? "").split(";")[0]!.trim().toLowerCase();
 }
 
+/** Stateless between calls (no `stream`), so one serves every request without a charset. */
+const utf8 = new TextDecoder("utf-8");
+
 /** Bytes → text by the declared charset (UTF-8 when none is given; a byte-order mark is dropped). */
 export function decodeText(contentType: string | null, bytes: Uint8Array): string {
-  const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? "")?.[1];
+  const charset = contentType?.includes(";") ? /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1] : undefined;
+  if (charset === undefined) return utf8.decode(bytes);
   let decoder: TextDecoder;
   try {
-    decoder = new TextDecoder(charset ?? "utf-8");
+    decoder = new TextDecoder(charset);
   } catch {
     throw new UnsupportedMediaTypeError(`charset ${JSON.stringify(charset)} is not supported: send UTF-8 (or another charset the WHATWG Encoding standard names)`);
   }
@@ -298,10 +320,7 @@ function interpret(sender: Sender, headers: Headers, body: unknown): Invocation 
   // A body with fields of its own is an event: keep it for the agent as webhook.json, without the
   // env values (they may be secrets, which the API itself never shows).
   const foreign = Object.keys(body).some((k) => !WEBHOOK_FIELDS.has(k));
-  let payload: unknown;
-  if (foreign) {
-    const { env: _env, ...rest } = body as Record<string, unknown>;
-    payload = rest;
-  }
-  return { ...fields, payload };
+  if (!foreign) return { title: fields.title, waitSeconds: fields.waitSeconds, env: fields.env, callbackUrl: fields.callbackUrl, payload: undefined };
+  const { env: _env, ...rest } = body as Record<string, unknown>;
+  return { ...fields, payload: rest };
 }

@@ -149,6 +149,19 @@ export function createSessionRepo(db: Db) {
   );
   const phaseOf = q<{ phase: string }>(`SELECT phase FROM sessions WHERE namespace = ?1 AND name = ?2`);
   const markRunning = q<never>(`UPDATE sessions SET phase = 'Running', started_at = ?3 WHERE namespace = ?1 AND name = ?2 AND phase = 'Pending'`);
+  // Updates by the set of columns they write, each a prepared statement made on first use: a
+  // session's end is written once per session, and building the query each time cost ~50 µs.
+  const updateColumns = { phase: "phase", response: "response", error: "error", startedAt: "started_at", finishedAt: "finished_at", callbackState: "callback_state" } as const;
+  const updates = new Map<string, ReturnType<typeof db.$client.prepare>>();
+  function updateStatement(keys: (keyof typeof updateColumns)[]) {
+    const k = keys.join(",");
+    let stmt = updates.get(k);
+    if (!stmt) {
+      const set = keys.map((key, i) => `${updateColumns[key]} = ?${i + 3}`).join(", ");
+      updates.set(k, (stmt = db.$client.prepare(`UPDATE sessions SET ${set} WHERE namespace = ?1 AND name = ?2`)));
+    }
+    return stmt;
+  }
   const lastName = q<{ name: string }>(
     `SELECT name FROM sessions WHERE namespace = ?1 AND name BETWEEN ?2 AND ?3 AND agent_definition = ?4 AND length(name) = length(?2) ORDER BY name DESC LIMIT 1`,
   );
@@ -202,7 +215,7 @@ export function createSessionRepo(db: Db) {
     phaseOf: (namespace: string, name: string) => phaseOf().get(namespace, name)?.phase,
     /** Pending → Running; false (and nothing changed) if the session is no longer Pending. */
     markRunning: (namespace: string, name: string, startedAt: string) => markRunning().run(namespace, name, startedAt).changes > 0,
-    insert(s: Session & { seq: number }) {
+    insert(s: Session & { seq?: number }, seq = s.seq!) {
       insertSession().run(
         s.namespace,
         s.name,
@@ -211,13 +224,13 @@ export function createSessionRepo(db: Db) {
         s.generation,
         jsonOfSpec(s.spec),
         s.title,
-        JSON.stringify(s.env),
+        s.env.length === 0 ? "[]" : JSON.stringify(s.env),
         JSON.stringify(s.origin),
         s.phase,
         s.payload === undefined ? null : JSON.stringify(s.payload),
         s.callbackUrl ?? null,
         s.callbackState ?? null,
-        s.seq,
+        seq,
         s.createdAt,
       );
     },
@@ -233,7 +246,25 @@ export function createSessionRepo(db: Db) {
       return callbacksDue().all().map(rowToSession);
     },
     update(namespace: string, name: string, values: Partial<Pick<SessionRow, "phase" | "response" | "error" | "startedAt" | "finishedAt" | "callbackState">>) {
-      db.update(sessions).set(values).where(and(eq(sessions.namespace, namespace), eq(sessions.name, name))).run();
+      // As drizzle's set(): keys whose value is undefined are left out.
+      const keys: (keyof typeof updateColumns)[] = [];
+      const args: (string | null)[] = [namespace, name];
+      for (const key in values) {
+        const v = values[key as keyof typeof values];
+        if (v === undefined) continue;
+        if (!(key in updateColumns)) {
+          keys.length = 0;
+          break;
+        }
+        keys.push(key as keyof typeof updateColumns);
+        args.push(v);
+      }
+      if (!keys.length) {
+        // Nothing or something unusual to set: drizzle says what is wrong.
+        db.update(sessions).set(values).where(and(eq(sessions.namespace, namespace), eq(sessions.name, name))).run();
+        return;
+      }
+      updateStatement(keys).run(...args);
     },
     appendEvent(namespace: string, session: string, e: SessionEvent) {
       insertEvent().run({ namespace, session, id: e.id, type: e.type, content: e.content, timestamp: e.timestamp });

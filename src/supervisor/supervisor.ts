@@ -7,11 +7,11 @@
  *
  * Scheduling never runs on a caller's stack: a start commits, then the next event-loop turn
  * spawns, a few children per turn, so a burst of runnable sessions does not hold the loop that
- * accepts webhooks. Children run at a lower CPU priority than the server (`sessionNice`).
+ * accepts webhooks. The spawns themselves run on a thread of their own (./spawner.ts): fork and
+ * exec never stall the loop. Children run at a lower CPU priority than the server (`sessionNice`).
  */
-import type { Subprocess } from "bun";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { getPriority, setPriority } from "node:os";
+import { readdirSync, rmSync } from "node:fs";
+import { getPriority } from "node:os";
 import { join } from "node:path";
 import { ConflictError } from "../domain/errors";
 import { DEFAULT_TIMEOUT_SECONDS, EventType, Phase, isFinal, type Session } from "../domain/session";
@@ -21,6 +21,7 @@ import type { ModelCredentials } from "../harness/models/types";
 import { childEnv } from "./env";
 import type { HarnessMessage, StartMessage } from "./protocol";
 import { PendingQueue, type QueueEntry, type QueueLimits } from "./queue";
+import { createSpawner, type SpawnEvent, type Spawner } from "./spawner";
 
 export const DEFAULT_SESSION_NICE = 10;
 /** Children spawned per event-loop turn before yielding to the requests waiting behind them. */
@@ -55,14 +56,19 @@ export function promptOf(s: Session): string {
 }
 
 interface Run {
+  /** The spawner's handle on the child. */
+  id: number;
   session: Session;
-  proc: Subprocess;
+  /** Known once the spawner reports the child running. */
+  pid?: number;
   result?: Extract<HarnessMessage, { type: "result" }>;
   response: string | null;
   stopReason?: { phase: Phase; error: string };
   deadline?: ReturnType<typeof setTimeout>;
   kill?: ReturnType<typeof setTimeout>;
-  stderr: string;
+  /** Settles once the run is over: its end handled, or its child never started. */
+  over: Promise<void>;
+  settle: () => void;
 }
 
 const STDERR_TAIL = 2000;
@@ -79,9 +85,13 @@ export function createSupervisor(deps: SupervisorDeps) {
   const graceMs = deps.graceMs ?? 5000;
   const spawnsPerTurn = deps.spawnsPerTurn ?? SPAWNS_PER_TURN;
   const queue = new PendingQueue(sessions, deps.queue);
+  /** Runs whose child is asked for, running, or not yet reported gone, by session and by spawner id. */
   const running = new Map<string, Run>();
+  const runs = new Map<number, Run>();
+  let lastId = 0;
+  /** Runs not over yet (also those whose end is still being committed), for stop() to wait on. */
+  const unsettled = new Set<Promise<void>>();
   const perAgent = new Map<string, number>();
-  const exited = new Set<Promise<unknown>>();
   /** Pending sessions being cancelled: their Cancelled is not committed yet, so they must not start meanwhile. */
   const cancelling = new Set<string>();
   let stopping = false;
@@ -89,6 +99,12 @@ export function createSupervisor(deps: SupervisorDeps) {
   let scheduled = false;
   const childNice = Math.min(19, ownNice() + (deps.sessionNice ?? DEFAULT_SESSION_NICE));
   let niceFailed = false;
+  /** Made at the first spawn, so a server that runs no session holds no spawner thread. */
+  let spawner: Spawner | undefined;
+  /** After the spawner thread failed once, children are spawned on this thread. */
+  let spawnInline = false;
+  const spawnerOf = () =>
+    (spawner ??= createSpawner({ childNice: childNice > 0 ? childNice : -1, stderrTail: STDERR_TAIL }, onSpawnEvent, onSpawnerError, spawnInline));
 
   const agentKey = (s: Session) => PendingQueue.agentKey(s.namespace, s.agentDefinition);
 
@@ -133,10 +149,13 @@ export function createSupervisor(deps: SupervisorDeps) {
     }
   }
 
-  /** Starts a session's child; a failure ends the session Error and frees its slot. */
+  /**
+   * Asks the spawner for a session's child. The slot is held from now; the session is Running once
+   * the child runs, and a failure to start it ends the session Error and frees the slot.
+   */
   function spawn(session: Session) {
-    let proc: Subprocess;
     let start: StartMessage;
+    let env: Record<string, string>;
     try {
       // Made before the child exists: anything in the session that cannot be turned into a start
       // message fails this session alone, not the scheduler.
@@ -146,56 +165,92 @@ export function createSupervisor(deps: SupervisorDeps) {
         spec: { models: session.spec.models, system: session.spec.system },
         credentials: deps.credentials,
       };
-      const cwd = join(deps.workDir, session.namespace, session.name);
-      mkdirSync(cwd, { recursive: true, mode: 0o700 });
-      // Compact: the payload came as compact JSON; indenting a deeply nested body multiplies its size.
-      if (session.payload !== undefined) writeFileSync(join(cwd, "webhook.json"), JSON.stringify(session.payload), { mode: 0o600 });
-      proc = Bun.spawn([...deps.command, "harness"], {
-        cwd,
-        env: childEnv(deps.baseEnv, session.spec.env, session.env),
-        stdin: "ignore",
-        stdout: "ignore",
-        stderr: "pipe",
-        serialization: "json",
-        ipc: (msg: HarnessMessage) => onMessage(run, msg),
-      });
+      env = childEnv(deps.baseEnv, session.spec.env, session.env);
     } catch (err) {
       failToStart(session, err);
       return;
     }
-    if (childNice > 0) {
-      try {
-        setPriority(proc.pid, childNice);
-      } catch (err) {
-        if (!niceFailed) log.warn("cannot lower the priority of session processes", { error: (err as Error).message });
-        niceFailed = true;
-      }
-    }
-    sessions.markRunning(session);
-    perAgent.set(agentKey(session), (perAgent.get(agentKey(session)) ?? 0) + 1);
-    const run: Run = { session, proc, response: null, stderr: "" };
+    let settle!: () => void;
+    const over = new Promise<void>((resolve) => (settle = resolve));
+    unsettled.add(over);
+    over.then(() => unsettled.delete(over));
+    const run: Run = { id: ++lastId, session, response: null, over, settle };
     running.set(key(session), run);
-    drainStderr(run);
+    runs.set(run.id, run);
+    perAgent.set(agentKey(session), (perAgent.get(agentKey(session)) ?? 0) + 1);
+    const cwd = join(deps.workDir, session.namespace, session.name);
+    spawnerOf().send({ t: "spawn", id: run.id, cmd: [...deps.command, "harness"], cwd, env, payload: session.payload, hasPayload: session.payload !== undefined, start });
+  }
+
+  function onSpawnEvent(e: SpawnEvent) {
+    const run = runs.get(e.id);
+    if (!run) return;
+    switch (e.t) {
+      case "spawned":
+        return onSpawned(run, e);
+      case "message":
+        return onMessage(run, e.msg);
+      case "failed":
+        release(run);
+        // The spawner removed the folder if it made it.
+        failToStart(run.session, new Error(e.message), false);
+        // The slot is free: the next session need not wait.
+        schedule();
+        return run.settle();
+      case "exit":
+        onExit(run, e.code, e.signal, e.stderr).finally(run.settle);
+    }
+  }
+
+  function onSpawned(run: Run, e: Extract<SpawnEvent, { t: "spawned" }>) {
+    run.pid = e.pid;
+    if (e.niceError && !niceFailed) {
+      log.warn("cannot lower the priority of session processes", { error: e.niceError });
+      niceFailed = true;
+    }
+    const session = run.session;
+    sessions.markRunning(session);
     const seconds = session.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
     run.deadline = setTimeout(() => {
       terminate(run, { phase: Phase.Error, error: `deadline exceeded: the session ran longer than its timeout of ${seconds} s` });
     }, seconds * 1000);
-    const done = proc.exited.then((code) => onExit(run, code, proc.signalCode ? String(proc.signalCode) : null));
-    exited.add(done);
-    done.finally(() => exited.delete(done));
-    try {
-      proc.send(start);
-    } catch (err) {
-      // The child runs but cannot be told what to do: stop it; onExit ends the session.
-      terminate(run, { phase: Phase.Error, error: `failed to start the harness: ${reasonOf(err)}` });
+    // The child runs but cannot be told what to do: stop it; onExit ends the session.
+    if (e.sendError !== undefined) terminate(run, { phase: Phase.Error, error: `failed to start the harness: ${reasonOf(new Error(e.sendError))}` });
+  }
+
+  /** The spawner thread failed: its children cannot be heard any more, so they are killed and their sessions end Error. */
+  function onSpawnerError(err: unknown) {
+    log.error("the thread that starts session processes failed", { error: (err as Error)?.message ?? String(err) });
+    const lost = [...runs.values()];
+    spawner?.close();
+    spawner = undefined;
+    spawnInline = true;
+    for (const run of lost) {
+      if (run.pid !== undefined) {
+        try {
+          process.kill(run.pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+      run.stopReason ??= { phase: Phase.Error, error: "the server lost track of the session's process" };
+      onExit(run, null, "SIGKILL", "").finally(run.settle);
     }
   }
 
+  /** Frees a run's slot. */
+  function release(run: Run) {
+    const s = run.session;
+    runs.delete(run.id);
+    running.delete(key(s));
+    perAgent.set(agentKey(s), (perAgent.get(agentKey(s)) ?? 1) - 1);
+  }
+
   /** A session whose child could not be started: Error with the reason, nothing held. */
-  function failToStart(s: Session, err: unknown) {
+  function failToStart(s: Session, err: unknown, removeFolder = true) {
     const error = `failed to start the harness: ${reasonOf(err)}`;
     log.error("failed to start a session", { session: key(s), error: (err as Error)?.message ?? String(err) });
-    removeIfEmpty(join(deps.workDir, s.namespace, s.name));
+    if (removeFolder) removeIfEmpty(join(deps.workDir, s.namespace, s.name));
     sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: error });
     sessions.finish(s, { phase: Phase.Error, response: null, error }).catch((e) => log.error("failed to end a session", { session: key(s), error: (e as Error).message }));
   }
@@ -205,17 +260,6 @@ export function createSupervisor(deps: SupervisorDeps) {
       if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
     } catch {
       // Already gone.
-    }
-  }
-
-  async function drainStderr(run: Run) {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of run.proc.stderr as ReadableStream<Uint8Array>) {
-        run.stderr = (run.stderr + decoder.decode(chunk)).slice(-STDERR_TAIL);
-      }
-    } catch {
-      // The pipe closes with the child.
     }
   }
 
@@ -237,11 +281,13 @@ export function createSupervisor(deps: SupervisorDeps) {
   /** SIGTERM now, SIGKILL after the grace period. The first reason given wins. */
   function terminate(run: Run, reason: { phase: Phase; error: string }) {
     run.stopReason ??= reason;
-    run.proc.kill("SIGTERM");
-    run.kill ??= setTimeout(() => run.proc.kill("SIGKILL"), graceMs);
+    // The spawner takes requests in order: a child asked for and not yet started is killed once it is.
+    spawner?.send({ t: "kill", id: run.id, signal: "SIGTERM" });
+    run.kill ??= setTimeout(() => spawner?.send({ t: "kill", id: run.id, signal: "SIGKILL" }), graceMs);
   }
 
-  async function onExit(run: Run, code: number | null, signal: string | null) {
+  /** The child is gone (and the spawner removed its folder if it was left empty). */
+  async function onExit(run: Run, code: number | null, signal: string | null, stderr: string) {
     clearTimeout(run.deadline);
     clearTimeout(run.kill);
     const s = run.session;
@@ -255,15 +301,13 @@ export function createSupervisor(deps: SupervisorDeps) {
       error = run.result.error ?? null;
     } else {
       phase = Phase.Error;
-      const tail = run.stderr.trim().split("\n").slice(-3).join(" | ");
+      const tail = stderr.trim().split("\n").slice(-3).join(" | ");
       error = `harness exited unexpectedly (${signal ? `killed by ${signal}` : `exit code ${code}`})${tail ? `: ${tail}` : ""}`;
     }
     // The harness reports its own errors; the supervisor reports the ones it saw or caused.
     const harnessReported = !run.stopReason && run.result;
     if (phase === Phase.Error && error && !harnessReported) sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: error });
-    running.delete(key(s));
-    removeIfEmpty(join(deps.workDir, s.namespace, s.name));
-    perAgent.set(agentKey(s), (perAgent.get(agentKey(s)) ?? 1) - 1);
+    release(run);
     log.info("session finished", { session: key(s), phase, ...(error ? { error } : {}) });
     // The slot is free now; the next session need not wait for this commit.
     schedule();
@@ -336,12 +380,14 @@ export function createSupervisor(deps: SupervisorDeps) {
     async stop() {
       stopping = true;
       for (const run of running.values()) terminate(run, { phase: Phase.Error, error: "interrupted: the server stopped" });
-      await Promise.allSettled([...exited]);
+      await Promise.allSettled([...unsettled]);
       sessions.flush();
+      spawner?.close();
+      spawner = undefined;
     },
     /** `queued`: Pending sessions in the store (all of them, not only those held in memory). */
     stats: () => ({ running: running.size, queued: sessions.pendingTotal(), held: queue.size }),
-    pids: () => [...running.values()].map((r) => r.proc.pid),
+    pids: () => [...running.values()].flatMap((r) => (r.pid === undefined ? [] : [r.pid])),
   };
 }
 
