@@ -17,7 +17,8 @@ import { Database } from "bun:sqlite";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LoadResult } from "./load";
-import { freePort, hangingModel, mb, median, memory, ms, msUntilOk, serveCommand, spawnChild, track, type BenchContext, type Child, type Report } from "./lib";
+import { CONNECTIONS, DURATION_S, load, ROUNDS, WARMUP_S } from "./webhooks";
+import { freePort, hangingModel, mb, median, memory, ms, msUntilOk, serveCommand, spawnChild, type BenchContext, type Child, type Report } from "./lib";
 
 const BACKLOG = 1_000_000;
 const IDLE_MS = 1000;
@@ -29,6 +30,7 @@ const PARKED_MODEL = "anthropic/claude-bench-parked";
 interface Pai {
   child: Child;
   base: string;
+  port: number;
   readyMs: number;
   api(path: string, init?: { method?: string; json?: unknown }): Promise<unknown>;
   text(path: string): Promise<string>;
@@ -59,6 +61,7 @@ async function startPai(ctx: BenchContext, dataDir: string, extra: string[], env
   return {
     child,
     base,
+    port,
     readyMs,
     api: async (path, init) => (await request(path, init)).json(),
     text: async (path) => (await request(path)).text(),
@@ -183,50 +186,6 @@ export async function backlogRestart(ctx: BenchContext): Promise<Report> {
 
 // ---- 2. child priority ----------------------------------------------------------------------------
 
-const CONNECTIONS = 64;
-const WARMUP_S = 1;
-const DURATION_S = 5;
-const ROUNDS = 2;
-const BODY = '{"title":"Analyse Q1 results"}';
-
-/** utime + stime of `pid` so far, in seconds (/proc/<pid>/stat; clock ticks assumed 100/s). */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-/** bench/load.ts against `url` in its own process (as bench/webhooks.ts runs it); also the server's CPU over the counted window. */
-async function load(url: string, serverPid: number): Promise<LoadResult & { serverCpu: number }> {
-  const cmd = [
-    process.execPath, join(import.meta.dir, "load.ts"), "--url", url, "--connections", String(CONNECTIONS),
-    "--warmup", String(WARMUP_S), "--duration", String(DURATION_S), "--body", BODY, "--client", "raw",
-  ];
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const exited = track(proc);
-  const kill = setTimeout(() => proc.kill("SIGKILL"), (WARMUP_S + DURATION_S + 30) * 1000);
-  try {
-    let serverCpu = NaN;
-    const sample = (async () => {
-      await Bun.sleep(WARMUP_S * 1000);
-      const before = cpuSeconds(serverPid);
-      await Bun.sleep(DURATION_S * 1000);
-      serverCpu = cpuSeconds(serverPid) - before;
-    })();
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), exited]);
-    await sample;
-    if (code !== 0 || !out.trim()) throw new Error(`bench/load.ts exited ${code}:\n${out}${err}`);
-    return { ...(JSON.parse(out) as LoadResult), serverCpu };
-  } finally {
-    clearTimeout(kill);
-    proc.kill("SIGKILL");
-    await exited;
-  }
-}
-
 interface PriorityRound extends LoadResult {
   serverCpu: number;
   /** Sessions that reached Complete during the round (from pai.db after the server stopped). */
@@ -241,7 +200,7 @@ async function priorityRound(ctx: BenchContext, nice: number): Promise<PriorityR
   let result: LoadResult & { serverCpu: number };
   try {
     const url = (await putAgent(pai, "echo", { models: ["pai/echo"], triggers: [{ webhook: {} }] }))!;
-    result = await load(url, pai.child.pid);
+    result = await load(url, pai.port, pai.child.pid);
   } finally {
     await pai.child.stop(15_000);
   }

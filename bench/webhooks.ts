@@ -23,11 +23,11 @@ import type { LoadResult } from "./load";
 import { freePort, hangingModel, median, ms, msUntilOk, percentile, serveCommand, spawnChild, track, type BenchContext, type Child, type Report } from "./lib";
 
 const ACCEPT_AIM = 0.5;
-const CONNECTIONS = 64;
-const WARMUP_S = 1;
-const DURATION_S = 5;
+export const CONNECTIONS = 64;
+export const WARMUP_S = 1;
+export const DURATION_S = 5;
 /** Rounds per target; the order of the targets rotates from round to round. */
-const ROUNDS = 2;
+export const ROUNDS = 2;
 const BODY = '{"title":"Analyse Q1 results"}';
 const WAIT_RUNS = 100;
 const WAIT_WARMUP = 5;
@@ -131,7 +131,7 @@ function cpuSeconds(pid: number): number {
 }
 
 /** Runs bench/load.ts against `url` (served by `serverPid`) with the benchmark's settings; killed if it overruns. */
-async function load(url: string, port: number, serverPid: number): Promise<Load> {
+export async function load(url: string, port: number, serverPid: number): Promise<Load> {
   const before = establishedTo(port);
   const cmd = [
     process.execPath, join(import.meta.dir, "load.ts"), "--url", url, "--connections", String(CONNECTIONS),
