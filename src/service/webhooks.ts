@@ -13,6 +13,7 @@ import { decodeWebhookFields, WEBHOOK_FIELDS } from "../domain/webhook";
 import { deliveryId, detectSender, githubTitle, isGitHubPing, linearTimestampProblem, linearTitle, verifyGitHubSignature, verifyLinearSignature, type Sender } from "../domain/senders";
 import { parseCidr, type Cidr } from "../lib/cidr";
 import { clientIp, ipAllowed } from "../lib/client-ip";
+import { safeEqual } from "../lib/crypto";
 import { callbackUrlProblem } from "../lib/ssrf";
 import type { Logger } from "../lib/log";
 import type { AgentService } from "./agents";
@@ -90,7 +91,7 @@ export function createWebhookService(deps: {
     }
     const expected = secrets.find(req.namespace, webhookSecretName(req.name))?.data.token;
     // Compare against a same-length dummy when the secret is missing, so timing says nothing.
-    if (!tokenEquals(req.token, expected ?? DUMMY_TOKEN) || !expected) throw new UnauthorizedError("invalid webhook token");
+    if (!safeEqual(req.token, expected ?? DUMMY_TOKEN) || !expected) throw new UnauthorizedError("invalid webhook token");
     return { agent, trigger };
   }
 
@@ -228,18 +229,6 @@ export function createWebhookService(deps: {
 export type WebhookService = ReturnType<typeof createWebhookService>;
 
 const DUMMY_TOKEN = "0".repeat(64);
-
-/**
- * Constant-time string equality for URL tokens: every character of `expected` is compared
- * whatever the first difference (lengths are compared first; a length is not a secret here).
- * Equal to comparing the UTF-8 bytes, without encoding both strings for each request.
- */
-function tokenEquals(given: string, expected: string): boolean {
-  if (given.length !== expected.length) return false;
-  let diff = 0;
-  for (let i = 0; i < expected.length; i++) diff |= given.charCodeAt(i) ^ expected.charCodeAt(i);
-  return diff === 0;
-}
 
 /** Turns a parsed body into what to run: Linear and GitHub events get a title; other bodies are checked against WebhookBody. */
 function interpret(sender: Sender, headers: Headers, body: unknown): Invocation {
