@@ -56,13 +56,15 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   topics.sessionEnded.subscribe((s) => callbacks.enqueue(s));
 
   const metrics = new Metrics();
-  const started = metrics.counter("pai_sessions_started_total", "Sessions started (webhooks, pai run, the API).");
+  const started = metrics.counter("pai_sessions_started_total", "Sessions started (webhooks, pai run, the API).").with();
   const finished = metrics.counter("pai_sessions_finished_total", "Sessions ended, by final phase.");
   topics.sessionStarted.subscribe(() => started());
   topics.sessionEnded.subscribe((s) => finished({ phase: s.phase }));
   metrics.gauge("pai_sessions_running", "Sessions running now.", () => supervisor.stats().running);
   metrics.gauge("pai_sessions_pending", "Sessions waiting for a slot.", () => supervisor.stats().queued);
   metrics.gauge("pai_agents", "Agents in the store.", () => agents.list().length);
+  metrics.gauge("pai_store_checkpoints", "WAL checkpoints run by the store's checkpoint thread since start (0 without one: SQLite checkpoints on the writer).", () => store.checkpointer?.stats().runs ?? 0);
+  metrics.gauge("pai_store_wal_frames", "Frames in the store's write-ahead log at the last checkpoint (kept small by the checkpoint thread).", () => store.checkpointer?.stats().walFrames ?? 0);
   metrics.gauge("process_resident_memory_bytes", "Resident memory of the server process.", () => process.memoryUsage.rss());
 
   let controller: ReturnType<typeof createController> | undefined;

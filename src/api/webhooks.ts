@@ -73,13 +73,12 @@ class WebhookCall implements WebhookRequest {
 /** The webhook routes for `Bun.serve({ routes })`, with and without a trailing slash. */
 export function webhookRoutes(deps: WebhookRouteDeps) {
   const count = deps.metrics.counter("pai_webhook_requests_total", "Webhook requests by method and HTTP status code.");
-  // One label object per method and status, made once.
-  const labels = new Map<string, { method: Method; code: string }>();
+  // One bound counter per method and status, made on first use.
+  const bound = { GET: new Map<number, () => void>(), POST: new Map<number, () => void>() };
   const countAnswer = (method: Method, status: number) => {
-    const k = `${method} ${status}`;
-    let l = labels.get(k);
-    if (l === undefined) labels.set(k, (l = { method, code: String(status) }));
-    count(l);
+    let bump = bound[method].get(status);
+    if (bump === undefined) bound[method].set(status, (bump = count.with({ method, code: String(status) })));
+    bump();
   };
   const handle = async (method: Method, request: Request & { params: Params }, server: Server<unknown>): Promise<Response> => {
     const call = new WebhookCall(method, request, server, deps);

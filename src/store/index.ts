@@ -18,6 +18,8 @@ export function createStore(dataDir: string) {
     secrets: createSecretRepo(db),
     tokens: createTokenRepo(db),
     sessions: createSessionRepo(db),
+    /** The WAL checkpoint thread (null: SQLite checkpoints on the server's connection). */
+    checkpointer: opened.checkpointer,
     /** Runs `fn` in one IMMEDIATE transaction (nested calls join the outer one). */
     tx<T>(fn: () => T): T {
       if (opened.sqlite.inTransaction) return fn();
