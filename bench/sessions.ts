@@ -12,7 +12,7 @@ import type { Subprocess } from "bun";
 import { createCore } from "../src/core";
 import { sessionKey } from "../src/service/topics";
 import { childEnv as sessionChildEnv } from "../src/supervisor/env";
-import type { HarnessMessage, StartMessage } from "../src/supervisor/protocol";
+import type { HarnessMessage, StartMessage } from "../src/harness/protocol";
 import { EventType, Phase, isFinal, type Session } from "../src/domain/session";
 import { createLogger } from "../src/lib/log";
 import {
@@ -121,9 +121,15 @@ const baselines = (ctx: BenchContext) => ({
   floor: { label: "floor: true", run: () => bareSpawn(ctx, ["true"]) },
 });
 
-// `title` is for versions of the harness before `prompt`.
-const startSession = { name: "bench-run-00000000", namespace: "default", prompt: "ping", title: "ping" };
-const startMessage: StartMessage = { type: "start", session: startSession, spec: { models: ["pai/echo"] }, credentials: {} };
+// `prompt` is for versions of the harness before the prompt was composed in the harness from `title`.
+const startSession = { name: "bench-run-00000000", namespace: "default", prompt: "ping", title: "ping", origin: {}, hasPayload: false };
+const startMessage: StartMessage = {
+  type: "start",
+  session: startSession,
+  spec: { models: ["pai/echo"] },
+  credentials: {},
+  tools: { allowUnsandboxed: false, allowPrivateFetch: false, hidden: [] },
+};
 
 /** Spawns `pai harness` as the supervisor does (IPC, json, stderr piped), sends the start message, waits for exit; ms. */
 async function harnessAlone(ctx: BenchContext): Promise<{ total: number; spawnCall: number; message: number }> {

@@ -3,7 +3,7 @@
  * controller and the manifests folder, wired as `pai serve` runs them. `src/server.ts` puts the
  * API in front of it; benchmarks and tests use it as it is instead of rebuilding the wiring.
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { ServeConfig } from "./config/serve";
 import { createController } from "./controller/controller";
 import { DEFAULT_NAMESPACE } from "./domain/names";
@@ -13,17 +13,20 @@ import { selfCommand } from "./lib/self";
 import { createAgentService } from "./service/agents";
 import { createCallbackService } from "./service/callbacks";
 import { createSecretService } from "./service/secrets";
+import { createRetentionService } from "./service/retention";
+import { createSessionFileService } from "./service/session-files";
+import { createRetentionRepo } from "./store/retention";
 import { createSessionService } from "./service/sessions";
 import { createTokenService } from "./service/tokens";
 import { createTopics } from "./service/topics";
 import { createWebhookService } from "./service/webhooks";
 import { createStore } from "./store";
-import type { ModelCredentials } from "./harness/models/types";
+import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
 
 export type CoreConfig = Pick<ServeConfig, "dataDir" | "maxSessions" | "trustedProxies" | "allowPrivateCallbacks"> &
-  Partial<Pick<ServeConfig, "maxPending" | "sessionNice" | "callbackBackoffMs" | "manifests" | "writeStatus">>;
+  Partial<Pick<ServeConfig, "maxPending" | "sessionNice" | "callbackBackoffMs" | "manifests" | "writeStatus" | "allowUnsandboxedTools" | "sessionRetentionMs" | "retentionIntervalMs">>;
 
 export interface CoreOptions {
   /** argv that starts this program (`harness` is appended); default: this very program. */
@@ -31,6 +34,8 @@ export interface CoreOptions {
   /** The environment children inherit (minus secrets) and model settings come from; default process.env. */
   env?: Record<string, string | undefined>;
   credentials?: ModelCredentials;
+  /** The clock retention measures session age by (epoch ms); default Date.now. */
+  now?: () => number;
 }
 
 export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {}) {
@@ -50,10 +55,16 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     credentials: opts.credentials ?? credentialsFrom(env),
     workDir: join(cfg.dataDir, "sessions"),
     sessionNice: cfg.sessionNice,
+    // Tool processes never see the data dir (pai.db, tokens, other sessions' folders).
+    tools: { allowUnsandboxed: !!cfg.allowUnsandboxedTools, allowPrivateFetch: cfg.allowPrivateCallbacks, hidden: [resolve(cfg.dataDir)] },
+    secretValue: (namespace, name, key) => secrets.find(namespace, name)?.data[key],
   });
   const webhooks = createWebhookService({ agents, secrets, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });
   const callbacks = createCallbackService({ sessions, secrets, log, allowPrivate: cfg.allowPrivateCallbacks, backoffMs: cfg.callbackBackoffMs });
   topics.sessionEnded.subscribe((s) => callbacks.enqueue(s));
+  const sessionFiles = createSessionFileService({ sessions, workDir: join(cfg.dataDir, "sessions") });
+  // Without a setting (tests, benchmarks), sessions are kept.
+  const retention = createRetentionService({ tx: store.tx, repo: createRetentionRepo(store.db), workDir: join(cfg.dataDir, "sessions"), log, retentionMs: cfg.sessionRetentionMs ?? 0, intervalMs: cfg.retentionIntervalMs, now: opts.now });
 
   const metrics = new Metrics();
   const started = metrics.counter("pai_sessions_started_total", "Sessions started (webhooks, pai run, the API).").with();
@@ -80,6 +91,8 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     supervisor,
     webhooks,
     callbacks,
+    sessionFiles,
+    retention,
     metrics,
     /**
      * Starts the controller (webhook URLs under `publicUrl`) and the manifests folder, waits until
@@ -98,6 +111,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       await controller.idle();
       await supervisor.start();
       callbacks.resume();
+      retention.start();
     },
     /** Stops the sources and the controller, then every session (they end Error), then the callbacks, and closes the store. */
     async stop() {
@@ -105,6 +119,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       controller?.stop();
       await supervisor.stop();
       callbacks.stop();
+      await retention.stop();
       store.close();
     },
   };

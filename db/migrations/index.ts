@@ -3,10 +3,12 @@ import m0 from "./0000_init.sql" with { type: "text" };
 import m1 from "./0001_sessions.sql" with { type: "text" };
 import m2 from "./0002_webhooks.sql" with { type: "text" };
 import m3 from "./0003_session_backlog.sql" with { type: "text" };
+import m4 from "./0004_session_usage.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795745164974, breakpoints: true, sql: m0 },
   { tag: "0001_sessions", when: 1795745816706, breakpoints: true, sql: m1 },
   { tag: "0002_webhooks", when: 1795746490964, breakpoints: true, sql: m2 },
   { tag: "0003_session_backlog", when: 1795783317934, breakpoints: true, sql: m3 },
+  { tag: "0004_session_usage", when: 1795791900164, breakpoints: true, sql: m4 },
 ];

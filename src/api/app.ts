@@ -10,6 +10,8 @@ import type { TokenService } from "../service/tokens";
 import type { SessionService } from "../service/sessions";
 import type { Supervisor } from "../supervisor/supervisor";
 import { sessionRoutes } from "./sessions";
+import { fileRoutes } from "./files";
+import type { SessionFileService } from "../service/session-files";
 import { agentRoutes } from "./agents";
 import { docsRoutes } from "./docs";
 import { healthRoutes } from "./health";
@@ -27,6 +29,7 @@ export interface ApiDeps {
   secrets: SecretService;
   tokens: TokenService;
   sessions: SessionService;
+  sessionFiles: SessionFileService;
   supervisor: Supervisor;
   webhooks: WebhookService;
   log: Logger;
@@ -60,7 +63,8 @@ export function createApi(deps: ApiDeps) {
     .use(agentRoutes(deps))
     .use(secretRoutes(deps))
     .use(tokenRoutes(deps))
-    .use(sessionRoutes(deps));
+    .use(sessionRoutes(deps))
+    .use(fileRoutes(deps));
 }
 
 export type Api = ReturnType<typeof createApi>;

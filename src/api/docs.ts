@@ -7,6 +7,7 @@ import { Elysia, type AnyElysia } from "elysia";
 import bundlePath from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import cssPath from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import { webhookOpenApiPaths } from "./webhooks";
+import { fileOpenApiPaths } from "./files";
 
 const ASSETS = "/openapi/assets";
 
@@ -42,7 +43,7 @@ export function docsRoutes(version: string, root: () => AnyElysia) {
       openapi: "3.0.3",
       info,
       // The webhook entrance is a native Bun route, outside Elysia's router: its paths come from the same schema its decoder uses.
-      paths: { ...paths, ...webhookOpenApiPaths() },
+      paths: { ...paths, ...webhookOpenApiPaths(), ...fileOpenApiPaths() },
       components: {
         ...components,
         schemas: { ...(components as { schemas?: object }).schemas, Status: STATUS_SCHEMA },

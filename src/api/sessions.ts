@@ -37,6 +37,7 @@ export function sessionObject(s: Session) {
     createdAt: s.createdAt,
     startedAt: s.startedAt,
     finishedAt: s.finishedAt,
+    usage: s.usage ?? null,
   };
 }
 

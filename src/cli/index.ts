@@ -4,6 +4,7 @@ import { DEFAULT_NAMESPACE, dnsLabelProblem } from "../domain/names";
 import { CliError, createClient } from "./client";
 import { apply, create, get, remove, type Ctx } from "./commands";
 import { cancel, getSessions, logs, run, type SessionCtx } from "./sessions";
+import { copyFile, listFiles } from "./files";
 
 const FLAGS: FlagSpec = {
   server: {},
@@ -41,6 +42,8 @@ Usage:
   pai get sessions [-A] | session NAME   list sessions, or show one (-o yaml|json)
   pai logs SESSION [-f]                  print a session's events; -f follows until it closes
   pai cancel SESSION                     cancel a Pending or Running session
+  pai files SESSION                      list the files in a session's working folder
+  pai cp SESSION:PATH LOCAL              download a session's file (LOCAL: a file, a folder, or -)
   pai version
 
 Flags:
@@ -86,6 +89,12 @@ export async function runCli(argv: string[], version: string): Promise<number> {
         return await logs(sctx, words);
       case "cancel":
         await cancel(sctx, words);
+        return 0;
+      case "files":
+        await listFiles(ctx, words);
+        return 0;
+      case "cp":
+        await copyFile(ctx, words);
         return 0;
       case "apply":
         await apply(ctx);

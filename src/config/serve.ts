@@ -8,6 +8,8 @@ import { UsageError, type FlagSpec, parseArgs } from "../lib/args";
 import type { LogLevel } from "../lib/log";
 import { DEFAULT_MAX_PENDING } from "../service/sessions";
 import { DEFAULT_SESSION_NICE } from "../supervisor/supervisor";
+import { formatDuration, parseDuration } from "../lib/duration";
+import { DEFAULT_RETENTION_INTERVAL_MS, DEFAULT_SESSION_RETENTION_MS } from "../service/retention";
 
 export interface ServeConfig {
   port: number;
@@ -28,10 +30,16 @@ export interface ServeConfig {
   sessionNice: number;
   /** Delays between callback attempts (PAI_CALLBACK_BACKOFF_MS, comma-separated). */
   callbackBackoffMs?: number[];
-  /** Let callbackUrl reach loopback and private addresses. */
+  /** Let callbackUrl (and the web_fetch tool) reach loopback and private addresses. */
   allowPrivateCallbacks: boolean;
+  /** Let `bash` and stdio MCP servers run without bubblewrap when it is missing. */
+  allowUnsandboxedTools: boolean;
   /** Interval of keep-alive comments on SSE streams. */
   sseKeepAliveMs: number;
+  /** Sessions that finished longer ago than this are removed with their folder and events (0: kept forever). */
+  sessionRetentionMs: number;
+  /** Time between retention runs (PAI_RETENTION_INTERVAL_MS). */
+  retentionIntervalMs: number;
 }
 
 export const SERVE_FLAGS: FlagSpec = {
@@ -46,8 +54,10 @@ export const SERVE_FLAGS: FlagSpec = {
   "max-sessions": {},
   "max-pending": {},
   "session-nice": {},
+  "session-retention": {},
   "no-write-status": { boolean: true },
   "allow-private-callbacks": { boolean: true },
+  "allow-unsandboxed-tools": { boolean: true },
   help: { short: "h", boolean: true },
 };
 
@@ -85,10 +95,17 @@ Flags (each has an environment twin):
                                                 more starts get 429 with Retry-After
       --session-nice N      PAI_SESSION_NICE    run sessions N nice levels below the server (0-19,
                                                 default 10; 0 keeps the server's priority)
+      --session-retention D PAI_SESSION_RETENTION
+                                                remove sessions (folder, events, record) D after
+                                                they finish: 30d, 12h, 90m (default 30d; 0 keeps all)
       --log-level L         PAI_LOG_LEVEL       debug, info, warn or error (default info)
       --no-write-status                         do not write status back into manifest files
       --allow-private-callbacks PAI_ALLOW_PRIVATE_CALLBACKS=true
-                                                let webhook callbackUrl reach loopback/private addresses
+                                                let webhook callbackUrl and the web_fetch tool reach
+                                                loopback/private addresses
+      --allow-unsandboxed-tools PAI_ALLOW_UNSANDBOXED_TOOLS=true
+                                                run bash and stdio MCP servers without bubblewrap
+                                                when bwrap is missing (refused otherwise)
 `;
 
 export function loadServeConfig(argv: string[], env: Record<string, string | undefined> = process.env): ServeConfig | "help" {
@@ -142,6 +159,15 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const sessionNice = Number(niceText);
   if (!/^\d+$/.test(niceText) || sessionNice > 19) throw new UsageError(`--session-nice must be a whole number from 0 to 19 (got "${niceText}")`);
 
+  const retentionText = pick("session-retention", "PAI_SESSION_RETENTION") ?? formatDuration(DEFAULT_SESSION_RETENTION_MS);
+  const sessionRetentionMs = parseDuration(retentionText);
+  if (sessionRetentionMs === undefined)
+    throw new UsageError(`--session-retention must be a whole number with a unit, d, h, m or s (e.g. 30d, 12h, 90m), or 0 to keep every session (got "${retentionText}")`);
+
+  const retentionIntervalText = env.PAI_RETENTION_INTERVAL_MS || String(DEFAULT_RETENTION_INTERVAL_MS);
+  const retentionIntervalMs = Number(retentionIntervalText);
+  if (!/^\d+$/.test(retentionIntervalText) || retentionIntervalMs < 10) throw new UsageError(`PAI_RETENTION_INTERVAL_MS must be a whole number of milliseconds, at least 10 (got "${retentionIntervalText}")`);
+
   const keepAliveText = env.PAI_SSE_KEEPALIVE_MS || "15000";
   const sseKeepAliveMs = Number(keepAliveText);
   if (!/^\d+$/.test(keepAliveText) || sseKeepAliveMs < 10) throw new UsageError(`PAI_SSE_KEEPALIVE_MS must be a whole number of milliseconds, at least 10 (got "${keepAliveText}")`);
@@ -164,10 +190,13 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     logLevel,
     writeStatus: !flags["no-write-status"],
     allowPrivateCallbacks: !!flags["allow-private-callbacks"] || /^(1|true|yes)$/i.test(env.PAI_ALLOW_PRIVATE_CALLBACKS ?? ""),
+    allowUnsandboxedTools: !!flags["allow-unsandboxed-tools"] || /^(1|true|yes)$/i.test(env.PAI_ALLOW_UNSANDBOXED_TOOLS ?? ""),
     maxSessions,
     maxPending,
     sessionNice,
     sseKeepAliveMs,
     callbackBackoffMs,
+    sessionRetentionMs,
+    retentionIntervalMs,
   };
 }

@@ -40,6 +40,61 @@ export const Trigger = T.Object({ webhook: T.Optional(WebhookTrigger) }, strict)
 // A name a process can be given (letters, digits, _), a value without NUL bytes and of a size exec takes.
 export const EnvVar = T.Object({ name: T.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), value: T.String({ maxLength: 32 * 1024, pattern: "^[^\\u0000]*$" }) }, strict);
 
+/** The built-in tools an agent may be given (`spec.tools`); none is enabled by default. */
+export const BUILTIN_TOOLS = ["bash", "read_file", "write_file", "edit_file", "glob", "grep", "web_fetch"] as const;
+export type BuiltinTool = (typeof BUILTIN_TOOLS)[number];
+export const DEFAULT_MAX_TURNS = 50;
+
+// A name a model API accepts for a tool, and that leaves room for the `mcp__<server>__` prefix.
+const MCP_NAME = "^[A-Za-z0-9_-]{1,32}$";
+
+/**
+ * `{name, value}` or `{name, valueFrom: {secretKeyRef: {name, key}}}`: an MCP server's env variable
+ * (a name a process can be given) or header (an HTTP token; no line breaks in the value).
+ */
+function valueVar(name: { pattern: string; description: string }, value: { pattern: string }) {
+  const Name = T.String({ minLength: 1, maxLength: 256, ...name });
+  return T.Union(
+    [
+      T.Object({ name: Name, value: T.String({ maxLength: 32 * 1024, ...value }) }, strict),
+      T.Object({ name: Name, valueFrom: T.Object({ secretKeyRef: T.Object({ name: T.String({ minLength: 1 }), key: T.String({ minLength: 1 }) }, strict) }, strict) }, strict),
+    ],
+    { description: "{name, value} or {name, valueFrom: {secretKeyRef: {name, key}}} naming a key of a Secret in the same namespace" },
+  );
+}
+export const EnvValueVar = valueVar({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$", description: "an environment variable name" }, { pattern: "^[^\\u0000]*$" });
+export const HeaderValueVar = valueVar({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", description: "an HTTP header name" }, { pattern: "^[^\\r\\n\\u0000]*$" });
+/** Either kind, as the supervisor resolves them. */
+export type ValueVar = Static<typeof EnvValueVar> | Static<typeof HeaderValueVar>;
+const NoNul = { pattern: "^[^\\u0000]*$" };
+
+const ToolAllowList = T.Optional(T.Array(T.String({ minLength: 1, maxLength: 128 }), { description: "Only these of the server's tools are offered to the model." }));
+
+export const McpServer = T.Union(
+  [
+    T.Object(
+      {
+        name: T.String({ pattern: MCP_NAME, description: "Letters, digits, _ and -, at most 32: tools are named mcp__<name>__<tool>." }),
+        command: T.String({ minLength: 1, ...NoNul }),
+        args: T.Optional(T.Array(T.String(NoNul))),
+        env: T.Optional(T.Array(EnvValueVar)),
+        tools: ToolAllowList,
+      },
+      strict,
+    ),
+    T.Object(
+      {
+        name: T.String({ pattern: MCP_NAME, description: "Letters, digits, _ and -, at most 32: tools are named mcp__<name>__<tool>." }),
+        url: T.String({ minLength: 1, description: "A Streamable HTTP endpoint (http or https)." }),
+        headers: T.Optional(T.Array(HeaderValueVar)),
+        tools: ToolAllowList,
+      },
+      strict,
+    ),
+  ],
+  { description: "a stdio server {name, command, args?, env?, tools?} or an HTTP server {name, url, headers?, tools?}" },
+);
+
 export const AgentSpec = T.Object(
   {
     models: T.Array(T.String(), {
@@ -51,6 +106,17 @@ export const AgentSpec = T.Object(
     env: T.Optional(T.Array(EnvVar)),
     timeoutSeconds: T.Optional(T.Integer({ minimum: 1, maximum: 86400 })),
     maxConcurrentSessions: T.Optional(T.Integer({ minimum: 1 })),
+    tools: T.Optional(
+      T.Array(T.Union(BUILTIN_TOOLS.map((n) => T.Literal(n)), { description: `a built-in tool (${BUILTIN_TOOLS.join(", ")})` }), {
+        description: `Built-in tools the agent may use: ${BUILTIN_TOOLS.join(", ")}. None by default.`,
+      }),
+    ),
+    mcpServers: T.Optional(T.Array(McpServer, { maxItems: 32 })),
+    maxTurns: T.Optional(T.Integer({ minimum: 1, maximum: 10_000, description: `Model calls per session at most (default ${DEFAULT_MAX_TURNS}).` })),
+    maxTokens: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000, description: "Output tokens per model call at most." })),
+    sandbox: T.Optional(
+      T.Object({ network: T.Optional(T.Boolean({ description: "false: tool processes get no network (default true)." })) }, strict),
+    ),
   },
   strict,
 );
@@ -208,6 +274,21 @@ function semanticProblems(value: unknown): FieldProblem[] {
       });
     else if (provider === "pai" && model !== "pai/echo")
       problems.push({ field: `spec.models[${i}]`, message: `unknown built-in model "${model}": the only one is pai/echo` });
+  });
+  const tools = Array.isArray(m.spec?.tools) ? m.spec.tools : [];
+  tools.forEach((t, i) => {
+    if (tools.indexOf(t) !== i) problems.push({ field: `spec.tools[${i}]`, message: `"${t}" is listed twice` });
+  });
+  const servers = Array.isArray(m.spec?.mcpServers) ? m.spec.mcpServers : [];
+  const names = new Set<string>();
+  servers.forEach((srv, i) => {
+    if (typeof srv?.name === "string") {
+      if (names.has(srv.name)) problems.push({ field: `spec.mcpServers[${i}].name`, message: `"${srv.name}" is used by another server` });
+      names.add(srv.name);
+    }
+    const url = (srv as { url?: unknown })?.url;
+    if (typeof url === "string" && !/^https?:$/.test(URL.parse(url)?.protocol ?? ""))
+      problems.push({ field: `spec.mcpServers[${i}].url`, message: `"${url}" is not an http:// or https:// URL` });
   });
   const triggers = Array.isArray(m.spec?.triggers) ? m.spec.triggers : [];
   triggers.forEach((t, i) => {

@@ -19,6 +19,10 @@ export const EventType = {
   AgentToolUse: "agent.tool_use",
   AgentToolResult: "agent.tool_result",
   ModelFallback: "session.model_fallback",
+  /** One model call's token counts: `{model, inputTokens, outputTokens}`. */
+  Usage: "session.usage",
+  /** An MCP server connected at start: `{server, tools}` (the tools it offered, after its allow list). */
+  McpServer: "session.mcp_server",
   Error: "session.error",
   StatusClosed: "session.status_closed",
   /** A callback delivery attempt; comes after the closing event, since the callback reports the end. */
@@ -68,6 +72,32 @@ export interface Session {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** Tokens used by the session's model calls, once it ended (null before, or when no call reported any). */
+  usage?: SessionUsage | null;
+}
+
+/** Token counts of model calls. */
+export interface TokenCounts {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** A session's totals, and per model (`anthropic/claude-…`) when more than one was used. */
+export interface SessionUsage extends TokenCounts {
+  byModel: Record<string, TokenCounts>;
+}
+
+/** Adds one model call's counts to a session's totals (a new object; `total` is not changed). */
+export function addUsage(total: SessionUsage | null | undefined, model: string, call: Partial<TokenCounts>): SessionUsage {
+  const inputTokens = Math.max(0, Math.floor(Number(call.inputTokens) || 0));
+  const outputTokens = Math.max(0, Math.floor(Number(call.outputTokens) || 0));
+  const before = total ?? { inputTokens: 0, outputTokens: 0, byModel: {} };
+  const m = before.byModel[model] ?? { inputTokens: 0, outputTokens: 0 };
+  return {
+    inputTokens: before.inputTokens + inputTokens,
+    outputTokens: before.outputTokens + outputTokens,
+    byModel: { ...before.byModel, [model]: { inputTokens: m.inputTokens + inputTokens, outputTokens: m.outputTokens + outputTokens } },
+  };
 }
 
 export const CallbackState = { Pending: "pending", Delivered: "delivered", Failed: "failed" } as const;

@@ -238,7 +238,7 @@ export function createSessionService(deps: SessionServiceDeps) {
    * Ends a session: its final phase, response and error, then `session.status_closed` as its last
    * event. Resolves after commit; waiters are told then.
    */
-  function finish(s: Session, result: { phase: Phase; response: string | null; error: string | null }): Promise<Session> {
+  function finish(s: Session, result: { phase: Phase; response: string | null; error: string | null; usage?: Session["usage"] }): Promise<Session> {
     const finishedAt = now();
     appendEvent(s.namespace, s.name, EventType.StatusClosed, {
       phase: result.phase,
@@ -247,7 +247,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     return writer
       .run(() => {
         if (store.sessions.phaseOf(s.namespace, s.name) === Phase.Pending) leftPending(s.namespace, s.agentDefinition);
-        store.sessions.update(s.namespace, s.name, { phase: result.phase, response: result.response, error: result.error, finishedAt });
+        store.sessions.update(s.namespace, s.name, { phase: result.phase, response: result.response, error: result.error, finishedAt, usage: result.usage ?? undefined });
       })
       .then(() => {
         const done = { ...s, ...result, finishedAt };

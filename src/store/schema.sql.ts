@@ -85,6 +85,8 @@ export const sessions = sqliteTable(
     createdAt: text("created_at").notNull(),
     startedAt: text("started_at"),
     finishedAt: text("finished_at"),
+    /** Tokens the session's model calls used: `{inputTokens, outputTokens, byModel: {id: {inputTokens, outputTokens}}}`. */
+    usage: text("usage", { mode: "json" }).$type<Record<string, unknown>>(),
   },
   (t) => [
     primaryKey({ columns: [t.namespace, t.name] }),
@@ -96,6 +98,8 @@ export const sessions = sqliteTable(
     index("sessions_pending_idx").on(t.namespace, t.agentDefinition, t.seq).where(sql`phase = 'Pending'`),
     index("sessions_running_idx").on(t.seq).where(sql`phase = 'Running'`),
     index("sessions_callback_due_idx").on(t.seq).where(sql`callback_state = 'pending' AND finished_at IS NOT NULL`),
+    // Retention finds the oldest finished sessions without a scan.
+    index("sessions_finished_idx").on(t.finishedAt).where(sql`finished_at IS NOT NULL`),
   ],
 );
 

@@ -31,6 +31,7 @@ export function rowToSession(r: SessionRow): Session {
     createdAt: r.createdAt,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
+    usage: (r.usage as unknown as Session["usage"]) ?? null,
   };
 }
 
@@ -151,7 +152,7 @@ export function createSessionRepo(db: Db) {
   const markRunning = q<never>(`UPDATE sessions SET phase = 'Running', started_at = ?3 WHERE namespace = ?1 AND name = ?2 AND phase = 'Pending'`);
   // Updates by the set of columns they write, each a prepared statement made on first use: a
   // session's end is written once per session, and building the query each time cost ~50 µs.
-  const updateColumns = { phase: "phase", response: "response", error: "error", startedAt: "started_at", finishedAt: "finished_at", callbackState: "callback_state" } as const;
+  const updateColumns = { phase: "phase", response: "response", error: "error", startedAt: "started_at", finishedAt: "finished_at", callbackState: "callback_state", usage: "usage" } as const;
   const updates = new Map<string, ReturnType<typeof db.$client.prepare>>();
   function updateStatement(keys: (keyof typeof updateColumns)[]) {
     const k = keys.join(",");
@@ -245,7 +246,7 @@ export function createSessionRepo(db: Db) {
     pendingCallbacks(): Session[] {
       return callbacksDue().all().map(rowToSession);
     },
-    update(namespace: string, name: string, values: Partial<Pick<SessionRow, "phase" | "response" | "error" | "startedAt" | "finishedAt" | "callbackState">>) {
+    update(namespace: string, name: string, values: Partial<Pick<SessionRow, "phase" | "response" | "error" | "startedAt" | "finishedAt" | "callbackState">> & { usage?: Session["usage"] }) {
       // As drizzle's set(): keys whose value is undefined are left out.
       const keys: (keyof typeof updateColumns)[] = [];
       const args: (string | null)[] = [namespace, name];
@@ -257,11 +258,11 @@ export function createSessionRepo(db: Db) {
           break;
         }
         keys.push(key as keyof typeof updateColumns);
-        args.push(v);
+        args.push(key === "usage" ? (v === null ? null : JSON.stringify(v)) : (v as string | null));
       }
       if (!keys.length) {
         // Nothing or something unusual to set: drizzle says what is wrong.
-        db.update(sessions).set(values).where(and(eq(sessions.namespace, namespace), eq(sessions.name, name))).run();
+        db.update(sessions).set(values as Parameters<ReturnType<typeof db.update<typeof sessions>>["set"]>[0]).where(and(eq(sessions.namespace, namespace), eq(sessions.name, name))).run();
         return;
       }
       updateStatement(keys).run(...args);

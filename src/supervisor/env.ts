@@ -4,7 +4,7 @@
  * message instead), plus the agent's spec.env, plus the session's overrides.
  */
 import type { EnvVar } from "../domain/session";
-import type { ModelCredentials, ProxySettings } from "../harness/models/types";
+import type { ModelCredentials, ProxySettings } from "../harness/protocol";
 
 const WITHHELD = /^(PAI_|ANTHROPIC_|OPENAI_)/;
 const CREDENTIAL_NAMES = ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"] as const;

@@ -14,7 +14,7 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
-import type { HarnessMessage, StartMessage } from "./protocol";
+import type { HarnessMessage, StartMessage } from "../harness/protocol";
 
 /** Supervisor → spawner. */
 export type SpawnRequest =

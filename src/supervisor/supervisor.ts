@@ -13,13 +13,13 @@
 import { readdirSync, rmSync } from "node:fs";
 import { getPriority } from "node:os";
 import { join } from "node:path";
+import type { ValueVar } from "../domain/agent";
 import { ConflictError } from "../domain/errors";
-import { DEFAULT_TIMEOUT_SECONDS, EventType, Phase, isFinal, type Session } from "../domain/session";
+import { DEFAULT_TIMEOUT_SECONDS, EventType, Phase, addUsage, isFinal, type Session, type SessionUsage } from "../domain/session";
 import type { Logger } from "../lib/log";
 import type { SessionService } from "../service/sessions";
-import type { ModelCredentials } from "../harness/models/types";
+import type { HarnessMessage, HarnessResult, ModelCredentials, ResolvedMcpServer, StartMessage, ToolPolicy } from "../harness/protocol";
 import { childEnv } from "./env";
-import type { HarnessMessage, StartMessage } from "./protocol";
 import { PendingQueue, type QueueEntry, type QueueLimits } from "./queue";
 import { createSpawner, type SpawnEvent, type Spawner } from "./spawner";
 
@@ -41,18 +41,13 @@ export interface SupervisorDeps {
   workDir: string;
   /** Added to the server's nice value for each child (capped at 19); 0 runs children at the server's priority. */
   sessionNice?: number;
+  /** How tools may run (sandbox policy, hidden paths, private fetches). */
+  tools?: ToolPolicy;
+  /** A key of a Secret, for MCP servers' `valueFrom.secretKeyRef` (undefined: no such Secret or key). */
+  secretValue?: (namespace: string, name: string, key: string) => string | undefined;
   /** How much of the backlog is held in memory (tests make it small). */
   queue?: Partial<QueueLimits>;
   spawnsPerTurn?: number;
-}
-
-/** The first user message: the title, and where to find the webhook's payload when one came. */
-export function promptOf(s: Session): string {
-  if (s.payload === undefined) return s.title;
-  const text = (v: unknown) => (typeof v === "string" && v ? v : undefined);
-  const from = [s.origin.sender !== "generic" ? text(s.origin.sender) : undefined, text(s.origin.event)].filter(Boolean).join(" ");
-  const delivery = s.origin.delivery ? ` (delivery ${s.origin.delivery})` : "";
-  return `${s.title}\n\nThe webhook's payload${from ? ` (${from} event)` : ""}${delivery} is in the file webhook.json in your working folder.`;
 }
 
 interface Run {
@@ -61,8 +56,9 @@ interface Run {
   session: Session;
   /** Known once the spawner reports the child running. */
   pid?: number;
-  result?: Extract<HarnessMessage, { type: "result" }>;
-  response: string | null;
+  result?: HarnessResult;
+  /** Token counts of the model calls reported so far. */
+  usage: SessionUsage | null;
   stopReason?: { phase: Phase; error: string };
   deadline?: ReturnType<typeof setTimeout>;
   kill?: ReturnType<typeof setTimeout>;
@@ -159,11 +155,15 @@ export function createSupervisor(deps: SupervisorDeps) {
     try {
       // Made before the child exists: anything in the session that cannot be turned into a start
       // message fails this session alone, not the scheduler.
+      const { models, system, tools, maxTurns, maxTokens, sandbox, mcpServers } = session.spec;
+      const { sender, event, delivery } = session.origin;
       start = {
         type: "start",
-        session: { name: session.name, namespace: session.namespace, prompt: promptOf(session) },
-        spec: { models: session.spec.models, system: session.spec.system },
+        session: { name: session.name, namespace: session.namespace, title: session.title, origin: { sender, event, delivery }, hasPayload: session.payload !== undefined },
+        spec: { models, system, tools, maxTurns, maxTokens, sandbox, mcpServers },
+        ...(mcpServers?.length ? { mcpServers: resolveMcpServers(session) } : {}),
         credentials: deps.credentials,
+        tools: deps.tools ?? { allowUnsandboxed: false, allowPrivateFetch: false, hidden: [] },
       };
       env = childEnv(deps.baseEnv, session.spec.env, session.env);
     } catch (err) {
@@ -174,12 +174,46 @@ export function createSupervisor(deps: SupervisorDeps) {
     const over = new Promise<void>((resolve) => (settle = resolve));
     unsettled.add(over);
     over.then(() => unsettled.delete(over));
-    const run: Run = { id: ++lastId, session, response: null, over, settle };
+    const run: Run = { id: ++lastId, session, usage: null, over, settle };
     running.set(key(session), run);
     runs.set(run.id, run);
     perAgent.set(agentKey(session), (perAgent.get(agentKey(session)) ?? 0) + 1);
     const cwd = join(deps.workDir, session.namespace, session.name);
     spawnerOf().send({ t: "spawn", id: run.id, cmd: [...deps.command, "harness"], cwd, env, payload: session.payload, hasPayload: session.payload !== undefined, start });
+  }
+
+  /**
+   * The agent's MCP servers with `valueFrom` resolved from its namespace's Secrets. A server whose
+   * Secret or key is missing is left out, with an error event that names it: the run goes on.
+   */
+  function resolveMcpServers(s: Session): ResolvedMcpServer[] {
+    const out: ResolvedMcpServer[] = [];
+    for (const srv of s.spec.mcpServers ?? []) {
+      const missing: string[] = [];
+      const values = (vars: ValueVar[] | undefined) => {
+        const map: Record<string, string> = {};
+        for (const v of vars ?? []) {
+          if ("value" in v) map[v.name] = v.value;
+          else {
+            const ref = v.valueFrom.secretKeyRef;
+            const value = deps.secretValue?.(s.namespace, ref.name, ref.key);
+            if (value === undefined) missing.push(`Secret ${ref.name} key ${ref.key}`);
+            else map[v.name] = value;
+          }
+        }
+        return map;
+      };
+      const resolved: ResolvedMcpServer =
+        "command" in srv
+          ? { name: srv.name, command: srv.command, args: srv.args, env: values(srv.env), tools: srv.tools }
+          : { name: srv.name, url: srv.url, headers: values(srv.headers), tools: srv.tools };
+      if (missing.length) {
+        sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: `MCP server ${srv.name} was not started: ${missing.join(", ")} does not exist`, server: srv.name });
+        continue;
+      }
+      out.push(resolved);
+    }
+    return out;
   }
 
   function onSpawnEvent(e: SpawnEvent) {
@@ -269,11 +303,8 @@ export function createSupervisor(deps: SupervisorDeps) {
     if (!run || run.stopReason || isFinal(run.session.phase)) return;
     if (msg.type === "event") {
       // The closing event is the supervisor's alone, so it is written exactly once.
-      if (msg.event.type === EventType.StatusClosed) return;
-      if (msg.event.type === EventType.AgentMessage) {
-        const text = (msg.event.content as { text?: unknown })?.text;
-        if (typeof text === "string") run.response = text;
-      }
+      if ((msg.event.type as string) === EventType.StatusClosed) return;
+      if (msg.event.type === EventType.Usage) run.usage = addUsage(run.usage, msg.event.content.model, msg.event.content);
       sessions.appendEvent(run.session.namespace, run.session.name, msg.event.type, msg.event.content);
     } else if (msg.type === "result") run.result = msg;
   }
@@ -298,7 +329,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       error = run.stopReason.error;
     } else if (run.result) {
       phase = run.result.phase === "Complete" ? Phase.Complete : Phase.Error;
-      error = run.result.error ?? null;
+      error = run.result.phase === "Error" ? run.result.error : null;
     } else {
       phase = Phase.Error;
       const tail = stderr.trim().split("\n").slice(-3).join(" | ");
@@ -311,7 +342,9 @@ export function createSupervisor(deps: SupervisorDeps) {
     log.info("session finished", { session: key(s), phase, ...(error ? { error } : {}) });
     // The slot is free now; the next session need not wait for this commit.
     schedule();
-    const finished = await sessions.finish(s, { phase, response: run.response, error });
+    // The reply is the harness's, when it finished on its own; a session stopped from outside has none.
+    const response = !run.stopReason && run.result ? run.result.response : null;
+    const finished = await sessions.finish(s, { phase, response, error, usage: run.usage });
     run.session = finished;
   }
 
@@ -323,17 +356,11 @@ export function createSupervisor(deps: SupervisorDeps) {
     const stale = sessions.running();
     for (const s of stale) {
       sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: "interrupted by server restart" });
-      await sessions.finish(s, { phase: Phase.Error, response: lastResponse(s), error: "interrupted by server restart" });
+      await sessions.finish(s, { phase: Phase.Error, response: null, error: "interrupted by server restart" });
     }
     if (stale.length) log.warn("ended sessions interrupted by a restart", { count: stale.length });
     queue.load();
     started = true;
-  }
-
-  function lastResponse(s: Session): string | null {
-    const msgs = sessions.events(s.namespace, s.name, { type: EventType.AgentMessage });
-    const text = (msgs[msgs.length - 1]?.content as { text?: unknown } | undefined)?.text;
-    return typeof text === "string" ? text : null;
   }
 
   async function cancel(namespace: string, name: string): Promise<Session> {

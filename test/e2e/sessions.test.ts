@@ -107,7 +107,7 @@ describe("models through the official SDKs", () => {
     const name = await start("claude", "meaning of life?");
     await waitPhase(name, ["Complete"]);
     const types = (await events(name)).events.map((e) => e.type);
-    expect(types).toEqual(["session.status_running", "agent.thinking", "agent.message", "session.status_closed"]);
+    expect(types).toEqual(["session.status_running", "session.usage", "agent.thinking", "agent.message", "session.status_closed"]);
   });
 
   test("an overloaded first model falls back to the next, and says so in an event", async () => {
@@ -304,9 +304,9 @@ describe("SSE stream", () => {
     const started = Date.now();
     const got = await readStream(res);
     expect(Date.now() - started).toBeGreaterThan(300);
-    expect(got.map((e) => e.type)).toEqual(["session.status_running", "agent.message", "session.status_closed"]);
-    expect(got[1]!.content.text).toBe("live reply");
-    expect(got.map((e) => e.id)).toEqual([1, 2, 3]);
+    expect(got.map((e) => e.type)).toEqual(["session.status_running", "session.usage", "agent.message", "session.status_closed"]);
+    expect(got[2]!.content.text).toBe("live reply");
+    expect(got.map((e) => e.id)).toEqual([1, 2, 3, 4]);
   });
 
   test("sends keep-alive comments while nothing happens", async () => {
@@ -332,8 +332,9 @@ describe("SSE stream", () => {
     await eventually(() => es.readyState === EventSource.CLOSED, 10_000, "EventSource closed");
     expect(got).toEqual([
       { id: "1", type: "session.status_running" },
-      { id: "2", type: "agent.message" },
-      { id: "3", type: "session.status_closed" },
+      { id: "2", type: "session.usage" },
+      { id: "3", type: "agent.message" },
+      { id: "4", type: "session.status_closed" },
     ]);
     // One stream, then one reconnect with Last-Event-ID: 3 that got 204 and ended it.
     expect(requests).toBe(2);

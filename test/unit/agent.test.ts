@@ -209,3 +209,51 @@ describe("hasWebhook", () => {
     expect(hasWebhook(spec)).toBe(expected);
   });
 });
+
+describe("tools, MCP servers and limits", () => {
+  const fields = (m: Manifest) => agentProblems(m).map((p) => p.field);
+
+  test("a full tool agent is accepted", () => {
+    const input = validateAgent(
+      agent((m) => {
+        m.spec.tools = ["bash", "read_file", "web_fetch"];
+        m.spec.maxTurns = 20;
+        m.spec.maxTokens = 2048;
+        m.spec.sandbox = { network: false };
+        m.spec.mcpServers = [
+          { name: "files", command: "/usr/bin/env", args: ["node", "server.js"], env: [{ name: "TOKEN", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }], tools: ["read"] },
+          { name: "remote-1", url: "http://127.0.0.1:9000/mcp", headers: [{ name: "Authorization", value: "Bearer x" }] },
+        ];
+      }),
+    );
+    expect(input.spec.tools).toEqual(["bash", "read_file", "web_fetch"]);
+    expect(input.spec.mcpServers).toHaveLength(2);
+  });
+
+  test("unknown and repeated tools, bad limits", () => {
+    expect(fields(agent((m) => (m.spec.tools = ["bash", "rm_rf"])))).toContain("spec.tools[1]");
+    expect(agentProblems(agent((m) => (m.spec.tools = ["bash", "bash"])))).toContainEqual({ field: "spec.tools[1]", message: '"bash" is listed twice' });
+    expect(fields(agent((m) => (m.spec.maxTurns = 0)))).toContain("spec.maxTurns");
+    expect(fields(agent((m) => (m.spec.maxTokens = 1.5)))).toContain("spec.maxTokens");
+    expect(fields(agent((m) => (m.spec.sandbox = { network: "no" })))).toContain("spec.sandbox.network");
+    expect(fields(agent((m) => (m.spec.sandbox = { filesystem: "rw" })))).toContain("spec.sandbox.filesystem");
+  });
+
+  test("MCP servers: names, URL schemes, env names, header names and values, NUL bytes", () => {
+    const server = (srv: unknown) => agent((m) => (m.spec.mcpServers = [srv]));
+    expect(fields(server({ name: "has space", command: "x" }))).toContain("spec.mcpServers[0]");
+    expect(fields(server({ name: "a".repeat(33), command: "x" }))).toContain("spec.mcpServers[0]");
+    expect(agentProblems(server({ name: "f", url: "ftp://example.com/mcp" }))).toContainEqual({
+      field: "spec.mcpServers[0].url",
+      message: '"ftp://example.com/mcp" is not an http:// or https:// URL',
+    });
+    expect(fields(server({ name: "e", command: "x", env: [{ name: "A=B", value: "1" }] }))).toContain("spec.mcpServers[0]");
+    expect(fields(server({ name: "h", url: "http://x/mcp", headers: [{ name: "X Bad", value: "1" }] }))).toContain("spec.mcpServers[0]");
+    expect(fields(server({ name: "h", url: "http://x/mcp", headers: [{ name: "X-Ok", value: "a\r\nInjected: 1" }] }))).toContain("spec.mcpServers[0]");
+    expect(fields(server({ name: "n", command: "x\u0000y" }))).toContain("spec.mcpServers[0]");
+    expect(fields(server({ name: "n", command: "x", args: ["ok", "bad\u0000"] }))).toContain("spec.mcpServers[0]");
+    expect(fields(server({ name: "both", command: "x", url: "http://x" }))).toContain("spec.mcpServers[0]");
+    const twice = agent((m) => (m.spec.mcpServers = [{ name: "a", command: "x" }, { name: "a", url: "http://x/mcp" }]));
+    expect(agentProblems(twice)).toContainEqual({ field: "spec.mcpServers[1].name", message: '"a" is used by another server' });
+  });
+});

@@ -2,7 +2,7 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { createModel } from "../../src/harness/models";
 import { createEchoModel } from "../../src/harness/models/echo";
-import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest } from "../../src/harness/models/types";
+import { ModelError, textOf, type ChatMessage, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult } from "../../src/harness/models/types";
 import { startFakeProxy } from "../fakes/http-proxy";
 import { fail, hang, reply, startModelServer } from "../fakes/model-server";
 
@@ -18,7 +18,14 @@ const creds: ModelCredentials = {
   OPENAI_API_KEY: OPENAI_KEY,
   OPENAI_BASE_URL: fake.openaiBaseUrl,
 };
-const ask = (text: string, extra: Partial<ModelRequest> = {}): ModelRequest => ({ model: "", messages: [{ role: "user", content: text }], ...extra });
+const msg = (role: ChatMessage["role"], text: string): ChatMessage => ({ role, content: [{ type: "text", text }] });
+const ask = (text: string, extra: Partial<ModelRequest> = {}): ModelRequest => ({ model: "", messages: [msg("user", text)], ...extra });
+/** A result's text, and its thinking (undefined when it has none), each joined. */
+const textIn = (res: ModelResult) => textOf(res.content);
+const thinkingIn = (res: ModelResult) => {
+  const t = res.content.filter((b) => b.type === "thinking");
+  return t.length ? t.map((b) => b.thinking).join("") : undefined;
+};
 
 /** Records streamed deltas. */
 function recorder() {
@@ -86,11 +93,11 @@ for (const { provider, model, keyVar, key } of providers) {
       fake.enqueue(model, reply("Hello there, this reply arrives in several deltas."));
       const rec = recorder();
       const res = await (await client()).complete(ask("hi", { model }), rec);
-      expect(res.text).toBe("Hello there, this reply arrives in several deltas.");
+      expect(textIn(res)).toBe("Hello there, this reply arrives in several deltas.");
       expect(rec.text.length).toBeGreaterThan(3);
-      expect(rec.text.join("")).toBe(res.text);
+      expect(rec.text.join("")).toBe(textIn(res));
       expect(res.stopReason).toBe("end_turn");
-      expect(res.thinking).toBeUndefined();
+      expect(thinkingIn(res)).toBeUndefined();
       expect(res.usage?.inputTokens).toBeGreaterThan(0);
       expect(res.usage?.outputTokens).toBeGreaterThan(0);
       expect(fake.requests[0]!.stream).toBe(true);
@@ -103,9 +110,9 @@ for (const { provider, model, keyVar, key } of providers) {
         model,
         system: "You are terse.",
         messages: [
-          { role: "user", content: "first" },
-          { role: "assistant", content: "ok" },
-          { role: "user", content: "second" },
+          msg("user", "first"),
+          msg("assistant", "ok"),
+          msg("user", "second"),
         ],
       });
       const r = fake.requests[0]!;
@@ -146,11 +153,11 @@ for (const { provider, model, keyVar, key } of providers) {
       fake.enqueue(model, reply("The answer is 4.", { thinking: "Two plus two, carry nothing." }));
       const rec = recorder();
       const res = await (await client()).complete(ask("2+2?", { model }), rec);
-      expect(res.text).toBe("The answer is 4.");
-      expect(res.thinking).toBe("Two plus two, carry nothing.");
+      expect(textIn(res)).toBe("The answer is 4.");
+      expect(thinkingIn(res)).toBe("Two plus two, carry nothing.");
       expect(rec.thinking.length).toBeGreaterThan(1);
-      expect(rec.thinking.join("")).toBe(res.thinking!);
-      expect(rec.text.join("")).toBe(res.text);
+      expect(rec.thinking.join("")).toBe(thinkingIn(res)!);
+      expect(rec.text.join("")).toBe(textIn(res));
     });
 
     const stopReasons =
@@ -313,13 +320,13 @@ for (const { provider, model, keyVar, key } of providers) {
       try {
         for (const k of ["HTTP_PROXY", "http_proxy", "ALL_PROXY"]) process.env[k] = attacker.url;
         const direct = await (await client()).complete(ask("straight there", { model }));
-        expect(direct.text).toBe("straight there");
+        expect(textIn(direct)).toBe("straight there");
         expect(fake.requests).toHaveLength(1);
         expect(attacker.requests).toEqual([]);
 
         process.env.NO_PROXY = "*";
         const proxied = await (await client({ ...creds, proxy: { HTTP_PROXY: operator.url } })).complete(ask("via the operator", { model }));
-        expect(proxied.text).toBe("via the operator");
+        expect(textIn(proxied)).toBe("via the operator");
         expect(operator.requests.map((r) => [r.method, new URL(r.url).pathname, r.headers.authorization])).toEqual([
           ["POST", provider === "anthropic" ? "/v1/messages" : "/v1/chat/completions", `Bearer ${key}`],
         ]);
@@ -339,17 +346,17 @@ describe("pai/echo", () => {
     expect(c.id).toBe("pai/echo");
     const rec = recorder();
     const res = await c.complete(
-      { model: "echo", system: "ignored", messages: [{ role: "user", content: "first" }, { role: "assistant", content: "x" }, { role: "user", content: "say this" }] },
+      { model: "echo", system: "ignored", messages: [msg("user", "first"), msg("assistant", "x"), msg("user", "say this")] },
       rec,
     );
-    expect(res).toMatchObject({ text: "say this", stopReason: "end_turn" });
+    expect(res).toMatchObject({ content: [{ type: "text", text: "say this" }], stopReason: "end_turn" });
     expect(rec.text).toEqual(["say this"]);
   });
 
   test("with no user message it replies with nothing", async () => {
     const rec = recorder();
     const res = await createEchoModel().complete({ model: "echo", messages: [] }, rec);
-    expect(res.text).toBe("");
+    expect(textIn(res)).toBe("");
     expect(rec.text).toEqual([]);
   });
 
@@ -370,7 +377,7 @@ describe("createModel", () => {
     const code = `
       const { createModel } = await import("./src/harness/models/index.ts");
       const m = await createModel("pai/echo", {});
-      await m.complete({ model: "echo", messages: [{ role: "user", content: "hi" }] });
+      await m.complete({ model: "echo", messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }] });
       const loaded = Object.keys(require.cache).filter((k) => k.includes("node_modules"));
       console.log(JSON.stringify(loaded));`;
     const proc = Bun.spawnSync([process.execPath, "-e", code], { cwd: `${import.meta.dir}/../..` });

@@ -2,7 +2,8 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import { toModelError, type ApiErrorInfo } from "./errors";
 import { modelFetch } from "./proxy";
-import { ModelError, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream } from "./types";
+import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
+import { ModelError, textOf, type ChatMessage, type ContentBlock, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream, type ToolSpec } from "./types";
 
 /** Error types sent inside a stream (no HTTP status) that are NOT worth trying the next model for. */
 const FINAL_TYPES = new Set(["invalid_request_error", "authentication_error", "permission_error", "not_found_error"]);
@@ -29,16 +30,17 @@ export function createOpenAIModel(model: string, creds: ModelCredentials): Model
       // api.openai.com rejects max_tokens for newer models; compatible servers mostly only know max_tokens.
       const official = new URL(client.baseURL).hostname === "api.openai.com";
       const limit = req.maxTokens === undefined ? {} : official ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens };
-      const out: ModelResult = { text: "", stopReason: "" };
+      const out: ModelResult = { content: [], stopReason: "" };
       let thinking = "";
+      let text = "";
+      // Tool calls by their stream index: id and name come first, the arguments as JSON text in pieces.
+      const calls: { id: string; name: string; args: string }[] = [];
       try {
         const chunks = await client.chat.completions.create(
           {
             model: name,
-            messages: [
-              ...(req.system ? [{ role: "system" as const, content: req.system }] : []),
-              ...req.messages.map((m) => ({ role: m.role, content: m.content })),
-            ],
+            messages: [...(req.system ? [{ role: "system" as const, content: req.system }] : []), ...req.messages.flatMap(toOpenAIMessages)],
+            ...(req.tools?.length ? { tools: req.tools.map(toOpenAITool) } : {}),
             stream: true,
             stream_options: { include_usage: true },
             ...limit,
@@ -56,8 +58,14 @@ export function createOpenAIModel(model: string, creds: ModelCredentials): Model
             stream?.onThinking?.(reasoning);
           }
           if (delta.content) {
-            out.text += delta.content;
+            text += delta.content;
             stream?.onText?.(delta.content);
+          }
+          for (const tc of delta.tool_calls ?? []) {
+            const call = (calls[tc.index] ??= { id: "", name: "", args: "" });
+            if (tc.id) call.id = tc.id;
+            if (tc.function?.name) call.name += tc.function.name;
+            if (tc.function?.arguments) call.args += tc.function.arguments;
           }
           if (choice.finish_reason) out.stopReason = STOP_REASONS[choice.finish_reason] ?? choice.finish_reason;
         }
@@ -67,7 +75,17 @@ export function createOpenAIModel(model: string, creds: ModelCredentials): Model
       // The SDK ends the iteration quietly when the request is aborted mid-stream.
       if (req.signal?.aborted) throw new ModelError(`${id}: aborted`, false);
       if (!out.stopReason) throw new ModelError(`${id}: the response stream ended without a finish_reason`, true);
-      if (thinking) out.thinking = thinking;
+      const content: ContentBlock[] = [];
+      if (thinking) content.push({ type: "thinking", thinking });
+      if (text) content.push({ type: "text", text });
+      calls.forEach((c, i) => {
+        if (!c) return;
+        if (!c.name) throw new ModelError(`${id}: a tool call came without a function name`, true);
+        // Some compatible servers send no id: make one that no other turn uses (a later fallback to
+        // Anthropic refuses repeated tool_use ids).
+        content.push({ type: "tool_use", id: c.id || `call_${crypto.randomUUID().replaceAll("-", "")}_${i}`, name: c.name, input: parseArguments(c.args, id, c.name) });
+      });
+      out.content = content;
       return out;
     },
   };
@@ -84,4 +102,35 @@ function describe(e: Error): ApiErrorInfo {
     detail: typeof body?.message === "string" ? body.message : err.message.replace(/^\d+ /, ""),
     fallbackWithoutStatus: !FINAL_TYPES.has(err.type ?? ""),
   };
+}
+
+/** A tool call's arguments (JSON text; "" is no arguments); not JSON is a model error. */
+function parseArguments(text: string, id: string, tool: string): unknown {
+  if (!text.trim()) return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ModelError(`${id}: the arguments of a call to ${tool} are not valid JSON`, true);
+  }
+}
+
+function toOpenAITool(t: ToolSpec): ChatCompletionTool {
+  return { type: "function", function: { name: t.name, description: t.description, parameters: t.inputSchema } };
+}
+
+/** One of our messages as Chat Completions messages: tool results become `role: "tool"` messages. */
+function toOpenAIMessages(m: ChatMessage): ChatCompletionMessageParam[] {
+  if (m.role === "assistant") {
+    const calls = m.content.flatMap((b) =>
+      b.type === "tool_use" ? [{ id: b.id, type: "function" as const, function: { name: b.name, arguments: JSON.stringify(b.input ?? {}) } }] : [],
+    );
+    const text = textOf(m.content);
+    return [{ role: "assistant", content: text || (calls.length ? null : ""), ...(calls.length ? { tool_calls: calls } : {}) }];
+  }
+  const out: ChatCompletionMessageParam[] = [];
+  // Chat Completions has no error flag on a tool's answer: a failed call says so in its text.
+  for (const b of m.content) if (b.type === "tool_result") out.push({ role: "tool", tool_call_id: b.toolUseId, content: b.isError ? `error: ${b.content}` : b.content });
+  const text = textOf(m.content);
+  if (text || !out.length) out.push({ role: "user", content: text });
+  return out;
 }

@@ -3,9 +3,31 @@
  * implements it; errors say whether the next model in `spec.models` should be tried.
  */
 
+/** A piece of a message: text, thinking, a tool call, or a tool's result. */
+export type ContentBlock =
+  | { type: "text"; text: string }
+  /** Thinking text; `signature` (Anthropic) must be sent back unchanged with the turn it came in. */
+  | { type: "thinking"; thinking: string; signature?: string }
+  | { type: "tool_use"; id: string; name: string; input: unknown }
+  | { type: "tool_result"; toolUseId: string; content: string; isError?: boolean };
+
 export interface ChatMessage {
   role: "user" | "assistant";
-  content: string;
+  content: ContentBlock[];
+}
+
+/** A tool as offered to the model: its name, what it does, and a JSON Schema for its input. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
+/** The text of a message's text blocks, joined. */
+export function textOf(content: ContentBlock[]): string {
+  let out = "";
+  for (const b of content) if (b.type === "text") out += b.text;
+  return out;
 }
 
 export interface ModelRequest {
@@ -13,6 +35,8 @@ export interface ModelRequest {
   model: string;
   system?: string;
   messages: ChatMessage[];
+  /** Tools the model may call this turn (none: a plain completion). */
+  tools?: ToolSpec[];
   maxTokens?: number;
   signal?: AbortSignal;
 }
@@ -24,10 +48,8 @@ export interface ModelStream {
 }
 
 export interface ModelResult {
-  /** The assistant's whole text for this turn ("" when it produced none). */
-  text: string;
-  /** Extended thinking text, when the model produced any. */
-  thinking?: string;
+  /** The assistant's turn, block by block, in the order produced (text, thinking, tool calls). */
+  content: ContentBlock[];
   /** Provider stop reason, normalised: `end_turn`, `max_tokens`, `tool_use`, `stop_sequence`, or the raw value. */
   stopReason: string;
   usage?: { inputTokens?: number; outputTokens?: number };
@@ -53,25 +75,4 @@ export class ModelError extends Error {
   }
 }
 
-/** Credentials and endpoints the supervisor hands to the harness (never put in a tool's env). */
-export interface ModelCredentials {
-  ANTHROPIC_API_KEY?: string;
-  ANTHROPIC_BASE_URL?: string;
-  OPENAI_API_KEY?: string;
-  OPENAI_BASE_URL?: string;
-  /**
-   * The operator's proxy settings, from the environment of `pai serve`. The model clients use
-   * these and nothing else: proxy variables in the session's own environment (set by the agent's
-   * spec.env or a caller) could send the API key through someone else's proxy.
-   */
-  proxy?: ProxySettings;
-}
-
-/** Proxy variables as `pai serve` saw them, each already resolved between its two spellings. */
-export interface ProxySettings {
-  HTTP_PROXY?: string;
-  HTTPS_PROXY?: string;
-  /** Used when the scheme's own variable is unset, and only if it names an http(s) proxy. */
-  ALL_PROXY?: string;
-  NO_PROXY?: string;
-}
+export type { ModelCredentials, ProxySettings } from "../protocol";
