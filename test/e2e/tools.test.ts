@@ -121,6 +121,14 @@ describe.skipIf(!HAVE_BWRAP)("agents that act", () => {
     expect(res.response).toEndWith("\nwritten");
     const file = join(server.dataDir, "sessions", "default", res.session, "out", "report.txt");
     expect(readFileSync(file, "utf8")).toBe("weekly report\n");
+    // And anyone with a token of the namespace can pick it up: the files API, and pai cp.
+    const list = (await (await server.api(`/agents/${res.session}/files?namespace=default`)).json()) as { files: { path: string }[] };
+    expect(list.files.map((f) => f.path)).toContain("out/report.txt");
+    const download = await server.api(`/agents/${res.session}/files/out/report.txt?namespace=default`);
+    expect(download.status).toBe(200);
+    expect(await download.text()).toBe("weekly report\n");
+    const cp = await server.cli(["cp", `${res.session}:out/report.txt`, "-"]);
+    expect(cp.stdout).toBe("weekly report\n");
   });
 
   test("a tool cannot read the data dir or write outside its folder", async () => {
