@@ -9,6 +9,9 @@ import { ValueErrorType } from "@sinclair/typebox/errors";
 import { parseCidr } from "../lib/cidr";
 import { DEFAULT_NAMESPACE, dnsLabelProblem } from "./names";
 import { InvalidError, type FieldProblem } from "./errors";
+import { DEFAULT_MAX_TURNS } from "./limits";
+
+export { DEFAULT_MAX_TURNS };
 
 export const API_VERSION = "pai.io/v1";
 export const AGENT_KIND = "Agent";
@@ -43,7 +46,6 @@ export const EnvVar = T.Object({ name: T.String({ pattern: "^[A-Za-z_][A-Za-z0-9
 /** The built-in tools an agent may be given (`spec.tools`); none is enabled by default. */
 export const BUILTIN_TOOLS = ["bash", "read_file", "write_file", "edit_file", "glob", "grep", "web_fetch"] as const;
 export type BuiltinTool = (typeof BUILTIN_TOOLS)[number];
-export const DEFAULT_MAX_TURNS = 50;
 
 // A name a model API accepts for a tool, and that leaves room for the `mcp__<server>__` prefix.
 const MCP_NAME = "^[A-Za-z0-9_-]{1,32}$";

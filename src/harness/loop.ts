@@ -5,7 +5,7 @@
  * independent) and their results sent back as the next user message. The reply is the text of the
  * last turn.
  */
-import { DEFAULT_MAX_TURNS } from "../domain/agent";
+import { DEFAULT_MAX_TURNS } from "../domain/limits";
 import { EventType } from "../domain/session";
 import type { FallbackClient } from "./models/fallback";
 import { textOf, type ChatMessage, type ContentBlock } from "./models/types";
