@@ -3,7 +3,7 @@ import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, API
 import { toModelError, type ApiErrorInfo } from "./errors";
 import { modelFetch } from "./proxy";
 import type { MessageParam, ContentBlockParam, Tool as AnthropicTool } from "@anthropic-ai/sdk/resources/messages";
-import { ModelError, type ChatMessage, type ContentBlock, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream, type ToolSpec } from "./types";
+import { ModelError, parseToolInput, type ChatMessage, type ContentBlock, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream, type ToolSpec } from "./types";
 
 const DEFAULT_MAX_TOKENS = 4096;
 /** Error types sent inside a stream (no HTTP status) that are worth trying the next model for. */
@@ -100,16 +100,6 @@ function describe(e: Error): ApiErrorInfo {
     detail: err.apiMessage ?? err.message.replace(/^\d+ /, ""),
     fallbackWithoutStatus: err.type == null || FALLBACK_TYPES.has(err.type),
   };
-}
-
-/** A tool call's input as streamed JSON text ("" is an empty input); not an object is a model error. */
-function parseToolInput(text: string, id: string, tool: string): unknown {
-  if (!text.trim()) return {};
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ModelError(`${id}: the input of a call to ${tool} is not valid JSON`, true);
-  }
 }
 
 function toAnthropicTool(t: ToolSpec): AnthropicTool {

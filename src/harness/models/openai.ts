@@ -3,7 +3,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUse
 import { toModelError, type ApiErrorInfo } from "./errors";
 import { modelFetch } from "./proxy";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
-import { ModelError, textOf, type ChatMessage, type ContentBlock, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream, type ToolSpec } from "./types";
+import { ModelError, parseToolInput, textOf, type ChatMessage, type ContentBlock, type ModelClient, type ModelCredentials, type ModelRequest, type ModelResult, type ModelStream, type ToolSpec } from "./types";
 
 /** Error types sent inside a stream (no HTTP status) that are NOT worth trying the next model for. */
 const FINAL_TYPES = new Set(["invalid_request_error", "authentication_error", "permission_error", "not_found_error"]);
@@ -83,7 +83,7 @@ export function createOpenAIModel(model: string, creds: ModelCredentials): Model
         if (!c.name) throw new ModelError(`${id}: a tool call came without a function name`, true);
         // Some compatible servers send no id: make one that no other turn uses (a later fallback to
         // Anthropic refuses repeated tool_use ids).
-        content.push({ type: "tool_use", id: c.id || `call_${crypto.randomUUID().replaceAll("-", "")}_${i}`, name: c.name, input: parseArguments(c.args, id, c.name) });
+        content.push({ type: "tool_use", id: c.id || `call_${crypto.randomUUID().replaceAll("-", "")}_${i}`, name: c.name, input: parseToolInput(c.args, id, c.name) });
       });
       out.content = content;
       return out;
@@ -102,16 +102,6 @@ function describe(e: Error): ApiErrorInfo {
     detail: typeof body?.message === "string" ? body.message : err.message.replace(/^\d+ /, ""),
     fallbackWithoutStatus: !FINAL_TYPES.has(err.type ?? ""),
   };
-}
-
-/** A tool call's arguments (JSON text; "" is no arguments); not JSON is a model error. */
-function parseArguments(text: string, id: string, tool: string): unknown {
-  if (!text.trim()) return {};
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ModelError(`${id}: the arguments of a call to ${tool} are not valid JSON`, true);
-  }
 }
 
 function toOpenAITool(t: ToolSpec): ChatCompletionTool {

@@ -23,6 +23,16 @@ export interface ToolSpec {
   inputSchema: Record<string, unknown>;
 }
 
+/** A tool call's input as the model streamed it (JSON text; "" is no input); not JSON is a model error. */
+export function parseToolInput(text: string, id: string, tool: string): unknown {
+  if (!text.trim()) return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ModelError(`${id}: the input of a call to ${tool} is not valid JSON`, true);
+  }
+}
+
 /** The text of a message's text blocks, joined. */
 export function textOf(content: ContentBlock[]): string {
   let out = "";

@@ -4,8 +4,8 @@
  * place; the file is rewritten in place (same inode and mode), opened as read_file and write_file
  * open files: no symlinks, checked to be inside the folder.
  */
-import { closeSync, constants, ftruncateSync, readSync, writeSync } from "node:fs";
-import { checkInput, isRefused, looksBinary, openInside, resolveInside } from "./paths";
+import { closeSync, constants, ftruncateSync, writeSync } from "node:fs";
+import { checkInput, isRefused, looksBinary, openInside, readAll, resolveInside } from "./paths";
 import { toolError, type Tool } from "./types";
 
 /** Largest file edited. */
@@ -55,14 +55,7 @@ export const editFileTool: Tool = {
     try {
       if (!stat.isFile()) return toolError(`${inside.rel} is not a regular file; edit_file edits regular files only`);
       if (stat.size > MAX_EDIT_BYTES) return toolError(`${inside.rel} is ${stat.size} bytes; edit_file edits files of at most ${MAX_EDIT_BYTES} bytes`);
-      const buf = Buffer.alloc(stat.size);
-      let got = 0;
-      while (got < buf.length) {
-        const n = readSync(fd, buf, got, buf.length - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      const bytes = buf.subarray(0, got);
+      const bytes = readAll(fd, stat.size);
       if (looksBinary(bytes)) return toolError(`${inside.rel} is a binary file (it contains NUL bytes); edit_file edits text files only`);
       let text: string;
       try {

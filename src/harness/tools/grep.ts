@@ -5,9 +5,9 @@
  * terminated when the search takes too long or the session is cancelled: a pattern with
  * catastrophic backtracking costs one search, not the session.
  */
-import { closeSync, constants, readdirSync, readSync } from "node:fs";
+import { closeSync, constants, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { checkInput, isRefused, looksBinary, openInside, resolveInside, type Inside } from "./paths";
+import { checkInput, isRefused, looksBinary, openInside, readAll, resolveInside, type Inside } from "./paths";
 import { toolError, type Tool, type ToolContext } from "./types";
 
 export const MAX_MATCHES = 500;
@@ -114,14 +114,7 @@ function readText(ctx: ToolContext, inside: Inside): string | "binary" | "large"
   try {
     if (!stat.isFile()) return "unreadable";
     if (stat.size > MAX_FILE_BYTES) return "large";
-    const buf = Buffer.alloc(stat.size);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    const bytes = buf.subarray(0, got);
+    const bytes = readAll(fd, stat.size);
     if (looksBinary(bytes)) return "binary";
     return bytes.toString("utf8");
   } catch {

@@ -6,7 +6,7 @@
  * swapped for a symlink between the check and the open (by a command running at the same time) is
  * caught too.
  */
-import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, type Stats } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, type Stats } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { toolError, type ToolOutput } from "./types";
 
@@ -191,4 +191,16 @@ export function checkInput(
 }
 
 /** Text files only: a NUL byte in the first 8 KB marks a binary file (as git and grep do). */
+/** Reads `size` bytes of an open file from its start (fewer if it shrank meanwhile). */
+export function readAll(fd: number, size: number): Buffer {
+  const buf = Buffer.alloc(size);
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
+}
+
 export const looksBinary = (buf: Uint8Array) => buf.subarray(0, 8192).includes(0);
