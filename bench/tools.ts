@@ -51,28 +51,31 @@ function startMessage(model: FakeModelServer, spec: StartMessage["spec"], tools:
   };
 }
 
-/** One harness child, as the supervisor runs it, from spawn to exit. `onEvent` may read its memory meanwhile. */
-async function runHarness(ctx: BenchContext, start: StartMessage, env: Record<string, string>, onEvent?: (e: { type: string; content: any }, pid: number) => void): Promise<HarnessRun> {
-  const cwd = ctx.tmp.dir("session");
-  const events: HarnessRun["events"] = [];
-  let result: HarnessMessage | undefined;
-  const t0 = performance.now();
+/** A harness child spawned as the supervisor spawns it (IPC, json, stderr piped), in a folder of its own, given `start`. */
+function spawnHarness(ctx: BenchContext, start: StartMessage, env: Record<string, string>, onMessage: (m: HarnessMessage) => void) {
   const proc = Bun.spawn([ctx.pai, "harness"], {
-    cwd,
+    cwd: ctx.tmp.dir("session"),
     env,
     stdin: "ignore",
     stdout: "ignore",
     stderr: "pipe",
     serialization: "json",
-    ipc: (m: HarnessMessage) => {
-      if (m.type === "event") {
-        events.push(m.event);
-        onEvent?.(m.event, proc.pid);
-      } else result = m;
-    },
+    ipc: onMessage,
+  });
+  proc.send(start);
+  return proc;
+}
+
+/** One harness child, from spawn to exit. */
+async function runHarness(ctx: BenchContext, start: StartMessage, env: Record<string, string>): Promise<HarnessRun> {
+  const events: HarnessRun["events"] = [];
+  let result: HarnessMessage | undefined;
+  const t0 = performance.now();
+  const proc = spawnHarness(ctx, start, env, (m) => {
+    if (m.type === "event") events.push(m.event);
+    else result = m;
   });
   const stderr = new Response(proc.stderr).text();
-  proc.send(start);
   const code = await track(proc);
   const took = performance.now() - t0;
   if (result?.type !== "result" || result.phase !== "Complete")
@@ -161,20 +164,10 @@ export async function mcpMemory(ctx: BenchContext): Promise<Report> {
     const start = startMessage(model, { models: ["anthropic/claude-bench"] }, { allowUnsandboxed: true });
     if (mcpServers) start.mcpServers = mcpServers;
     const before = model.requests.length;
-    const cwd = ctx.tmp.dir("session");
     let mcpSeen = !mcpServers;
-    const proc = Bun.spawn([ctx.pai, "harness"], {
-      cwd,
-      env,
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "pipe",
-      serialization: "json",
-      ipc: (m: HarnessMessage) => {
-        if (m.type === "event" && m.event.type === EventType.McpServer) mcpSeen = true;
-      },
+    const proc = spawnHarness(ctx, start, env, (m) => {
+      if (m.type === "event" && m.event.type === EventType.McpServer) mcpSeen = true;
     });
-    proc.send(start);
     const t0 = Date.now();
     while (model.requests.length === before || !mcpSeen) {
       if (Date.now() - t0 > 20_000) throw new Error("the harness did not reach its first model call");
