@@ -161,7 +161,8 @@ export async function mcpMemory(ctx: BenchContext): Promise<Report> {
   const env = sessionChildEnv(ctx.env);
   /** Runs a harness until its first model call arrives, reads its RSS, then lets the call fail so it exits. */
   const measure = async (mcpServers: StartMessage["mcpServers"]) => {
-    const start = startMessage(model, { models: ["anthropic/claude-bench"] }, { allowUnsandboxed: true });
+    // The fixture lives in the checkout, which may be under /tmp: shown read-only in the sandbox.
+    const start = startMessage(model, { models: ["anthropic/claude-bench"] }, { allowUnsandboxed: true, readOnly: [join(import.meta.dir, "..")] });
     if (mcpServers) start.mcpServers = mcpServers;
     const before = model.requests.length;
     let mcpSeen = !mcpServers;

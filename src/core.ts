@@ -26,7 +26,7 @@ import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
 
 export type CoreConfig = Pick<ServeConfig, "dataDir" | "maxSessions" | "trustedProxies" | "allowPrivateCallbacks"> &
-  Partial<Pick<ServeConfig, "maxPending" | "sessionNice" | "callbackBackoffMs" | "manifests" | "writeStatus" | "allowUnsandboxedTools" | "sessionRetentionMs" | "retentionIntervalMs">>;
+  Partial<Pick<ServeConfig, "maxPending" | "sessionNice" | "callbackBackoffMs" | "manifests" | "writeStatus" | "allowUnsandboxedTools" | "sandboxReadOnly" | "sessionRetentionMs" | "retentionIntervalMs">>;
 
 export interface CoreOptions {
   /** argv that starts this program (`harness` is appended); default: this very program. */
@@ -56,7 +56,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     workDir: join(cfg.dataDir, "sessions"),
     sessionNice: cfg.sessionNice,
     // Tool processes never see the data dir (pai.db, tokens, other sessions' folders).
-    tools: { allowUnsandboxed: !!cfg.allowUnsandboxedTools, allowPrivateFetch: cfg.allowPrivateCallbacks, hidden: [resolve(cfg.dataDir)] },
+    tools: { allowUnsandboxed: !!cfg.allowUnsandboxedTools, allowPrivateFetch: cfg.allowPrivateCallbacks, hidden: [resolve(cfg.dataDir)], readOnly: cfg.sandboxReadOnly ?? [] },
     secretValue: (namespace, name, key) => secrets.find(namespace, name)?.data[key],
   });
   const webhooks = createWebhookService({ agents, secrets, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });

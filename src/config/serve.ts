@@ -2,7 +2,7 @@
  * `pai serve` configuration: flags first, then their PAI_* environment twins, then defaults.
  * Validated once here; a bad value stops the server with a message that names the flag.
  */
-import { resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import { parseCidr, type Cidr } from "../lib/cidr";
 import { UsageError, type FlagSpec, parseArgs } from "../lib/args";
 import type { LogLevel } from "../lib/log";
@@ -34,6 +34,8 @@ export interface ServeConfig {
   allowPrivateCallbacks: boolean;
   /** Let `bash` and stdio MCP servers run without bubblewrap when it is missing. */
   allowUnsandboxedTools: boolean;
+  /** Absolute paths tool processes see read-only although the sandbox would cover them. */
+  sandboxReadOnly: string[];
   /** Interval of keep-alive comments on SSE streams. */
   sseKeepAliveMs: number;
   /** Sessions that finished longer ago than this are removed with their folder and events (0: kept forever). */
@@ -58,6 +60,7 @@ export const SERVE_FLAGS: FlagSpec = {
   "no-write-status": { boolean: true },
   "allow-private-callbacks": { boolean: true },
   "allow-unsandboxed-tools": { boolean: true },
+  "sandbox-read-only": {},
   help: { short: "h", boolean: true },
 };
 
@@ -106,6 +109,9 @@ Flags (each has an environment twin):
       --allow-unsandboxed-tools PAI_ALLOW_UNSANDBOXED_TOOLS=true
                                                 run bash and stdio MCP servers without bubblewrap
                                                 when bwrap is missing (refused otherwise)
+      --sandbox-read-only P PAI_SANDBOX_READ_ONLY  comma-separated absolute paths tool processes
+                                                see read-only although the sandbox hides them
+                                                (its /tmp is private: e.g. programs under /tmp)
 `;
 
 export function loadServeConfig(argv: string[], env: Record<string, string | undefined> = process.env): ServeConfig | "help" {
@@ -159,6 +165,11 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const sessionNice = Number(niceText);
   if (!/^\d+$/.test(niceText) || sessionNice > 19) throw new UsageError(`--session-nice must be a whole number from 0 to 19 (got "${niceText}")`);
 
+  const readOnlyText = pick("sandbox-read-only", "PAI_SANDBOX_READ_ONLY") ?? "";
+  const sandboxReadOnly = readOnlyText.split(",").map((p) => p.trim()).filter(Boolean);
+  const relative = sandboxReadOnly.filter((p) => !isAbsolute(p) || p.includes("\0"));
+  if (relative.length) throw new UsageError(`--sandbox-read-only takes absolute paths, separated by commas (got ${relative.map((p) => JSON.stringify(p)).join(", ")})`);
+
   const retentionText = pick("session-retention", "PAI_SESSION_RETENTION") ?? formatDuration(DEFAULT_SESSION_RETENTION_MS);
   const sessionRetentionMs = parseDuration(retentionText);
   if (sessionRetentionMs === undefined)
@@ -191,6 +202,7 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     writeStatus: !flags["no-write-status"],
     allowPrivateCallbacks: !!flags["allow-private-callbacks"] || /^(1|true|yes)$/i.test(env.PAI_ALLOW_PRIVATE_CALLBACKS ?? ""),
     allowUnsandboxedTools: !!flags["allow-unsandboxed-tools"] || /^(1|true|yes)$/i.test(env.PAI_ALLOW_UNSANDBOXED_TOOLS ?? ""),
+    sandboxReadOnly,
     maxSessions,
     maxPending,
     sessionNice,

@@ -27,7 +27,13 @@ export async function runAgent(start: StartMessage, emit: Emit, signal: AbortSig
     cwd,
     env: sessionEnv(),
     signal,
-    sandbox: createSandbox({ cwd, hidden: start.tools.hidden, network: spec.sandbox?.network !== false, allowUnsandboxed: start.tools.allowUnsandboxed }),
+    sandbox: createSandbox({
+      cwd,
+      hidden: start.tools.hidden,
+      readOnly: start.tools.readOnly,
+      network: spec.sandbox?.network !== false,
+      allowUnsandboxed: start.tools.allowUnsandboxed,
+    }),
     allowPrivateFetch: start.tools.allowPrivateFetch,
   };
   const tools = new ToolRegistry();

@@ -45,6 +45,8 @@ export interface ToolPolicy {
   hidden: string[];
   /** `--allow-private-callbacks`: web_fetch may reach loopback and private addresses. */
   allowPrivateFetch: boolean;
+  /** `--sandbox-read-only`: paths shown read-only inside the sandbox although it would cover them (under /tmp, say). */
+  readOnly?: string[];
 }
 
 /** Supervisor → harness, once, right after spawn. */

@@ -18,6 +18,11 @@ export interface SandboxOptions {
   network: boolean;
   /** Run without bubblewrap when it is missing (the operator's --allow-unsandboxed-tools). */
   allowUnsandboxed: boolean;
+  /**
+   * Paths shown read-only although the sandbox would cover them (`--sandbox-read-only`): programs
+   * or data under /tmp, say. A hidden path inside one stays hidden.
+   */
+  readOnly?: string[];
   /** Where to look for bwrap (default: PATH). Tests point it elsewhere. */
   bwrapPath?: string | null;
 }
@@ -124,6 +129,12 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
     if (resolv && within(resolv, "/run")) args.push("--ro-bind", resolv, resolv);
   }
   if (isRealDir("/var/run")) args.push("--tmpfs", "/var/run");
+  // The operator's read-only paths come back after the covers above, and before the hidden ones,
+  // which win: a data dir inside one of them is still not there.
+  for (const p of opts.readOnly ?? []) {
+    const r = real(p);
+    if (r && r !== "/") args.push("--ro-bind", r, r);
+  }
   // A hidden path that holds the working folder is covered before the folder is bound back in;
   // one inside the working folder after, or the bind (which takes the host's view) would reveal it.
   const hidden = new Set<string>();

@@ -34,7 +34,8 @@ beforeAll(async () => {
   models = startModelServer();
   http = startStreamableServer({ token: "t0ken" });
   // Without bubblewrap the stdio server may only run unsandboxed if the operator allows it.
-  const args = existsSync("/usr/bin/bwrap") ? [] : ["--allow-unsandboxed-tools"];
+  // The stdio fixture lives in the checkout, which may be under /tmp (the sandbox's /tmp is its own).
+  const args = existsSync("/usr/bin/bwrap") ? ["--sandbox-read-only", ROOT] : ["--allow-unsandboxed-tools"];
   server = await startServer({ args, env: { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: models.anthropicBaseUrl } });
 });
 afterAll(async () => {

@@ -390,7 +390,8 @@ describe("HTTP servers and proxies", () => {
 });
 
 describe.skipIf(!hasBwrap)("inside the real sandbox (bubblewrap)", () => {
-  const bwrap = (network: boolean) => (cwd: string) => createSandbox({ cwd, hidden: [], network, allowUnsandboxed: false, bwrapPath: "/usr/bin/bwrap" });
+  // The fixtures live in the checkout, which may be under /tmp (covered by the sandbox's own): shown read-only.
+  const bwrap = (network: boolean) => (cwd: string) => createSandbox({ cwd, hidden: [], readOnly: [ROOT], network, allowUnsandboxed: false, bwrapPath: "/usr/bin/bwrap" });
 
   test("a stdio server runs inside bwrap, with only the session's env and its own, and dies on close", async () => {
     const r = await connect([stdio("boxed", { env: { OWN: "o" } }), { name: "nocmd", command: "/nonexistent/mcp-server" }], { sandbox: bwrap(false) });

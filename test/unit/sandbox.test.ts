@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BWRAP_MISSING, createSandbox, type Sandbox, type SandboxOptions } from "../../src/harness/sandbox";
 import { bashTool } from "../../src/harness/tools/bash";
@@ -173,13 +174,32 @@ describe("bubblewrap", () => {
     process.env.HOME = home;
     let sb: Sandbox;
     try {
-      sb = sandbox();
+      // A home is usually in view (read-only); this one is shown so wherever the checkout lives
+      // (under /tmp it would be covered anyway), and its credentials must still be hidden.
+      sb = sandbox({ readOnly: [home] });
     } finally {
       process.env.HOME = before;
     }
     const r = await sh(`cat ${home}/.ssh/id_ed25519; cat ${home}/.netrc; cat ${home}/notes.txt`, sb);
     expect(r.stdout + r.stderr).not.toContain("SECRET");
     expect(r.stdout).toContain("plain file");
+  });
+
+  sandboxed("--sandbox-read-only shows a path under /tmp, read-only, and a hidden path inside it stays hidden", async () => {
+    const shown = mkdtempSync(join(tmpdir(), "pai-sandbox-shown-"));
+    made.push(shown);
+    writeFileSync(join(shown, "tool.sh"), "echo from-tmp");
+    mkdirSync(join(shown, "secret"));
+    writeFileSync(join(shown, "secret", "key"), "SECRET-IN-SHOWN");
+    const hiddenToo = sandbox({ readOnly: [shown], hidden: [rig.dataDir, join(shown, "secret")] });
+    const r = await sh(`bash ${shown}/tool.sh; cat ${shown}/secret/key; echo x > ${shown}/new && echo wrote`, hiddenToo);
+    expect(r.stdout).toContain("from-tmp");
+    expect(r.stdout + r.stderr).not.toContain("SECRET-IN-SHOWN");
+    expect(r.stdout).not.toContain("wrote");
+    expect(existsSync(join(shown, "new"))).toBe(false);
+    // Without it, the host's /tmp is not there at all.
+    const plain = await sh(`cat ${shown}/tool.sh`, sandbox());
+    expect(plain.stdout).not.toContain("from-tmp");
   });
 
   sandboxed("run as root, the command keeps no capabilities (so it cannot remount / read-write)", async () => {

@@ -164,6 +164,16 @@ describe("loadServeConfig usage errors", () => {
     expect(() => loadServeConfig(["--port", "70000"], {})).toThrow('"70000"');
   });
 
+  test("--sandbox-read-only and --allow-unsandboxed-tools: absolute paths only; off by default", () => {
+    expect(config([]).sandboxReadOnly).toEqual([]);
+    expect(config([]).allowUnsandboxedTools).toBe(false);
+    expect(config(["--sandbox-read-only", "/opt/tools, /tmp/data"]).sandboxReadOnly).toEqual(["/opt/tools", "/tmp/data"]);
+    expect(config([], { PAI_SANDBOX_READ_ONLY: "/srv" }).sandboxReadOnly).toEqual(["/srv"]);
+    expect(config(["--allow-unsandboxed-tools"]).allowUnsandboxedTools).toBe(true);
+    expect(config([], { PAI_ALLOW_UNSANDBOXED_TOOLS: "true" }).allowUnsandboxedTools).toBe(true);
+    expect(() => loadServeConfig(["--sandbox-read-only", "/ok,relative/dir"], {})).toThrow('--sandbox-read-only takes absolute paths, separated by commas (got "relative/dir")');
+  });
+
   test("positional arguments are refused", () => {
     expect(() => loadServeConfig(["extra"], {})).toThrow(UsageError);
     expect(() => loadServeConfig(["extra"], {})).toThrow('"extra"');
