@@ -20,6 +20,7 @@ import { createSessionService } from "./service/sessions";
 import { createTokenService } from "./service/tokens";
 import { createTopics } from "./service/topics";
 import { createWebhookService } from "./service/webhooks";
+import { createWatchService } from "./service/watch";
 import { createStore } from "./store";
 import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
@@ -45,6 +46,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   const agents = createAgentService({ store, topics });
   const secrets = createSecretService({ store, topics });
   const tokens = createTokenService({ store });
+  const watch = createWatchService({ store });
   const sessions = createSessionService({ store, log, topics, maxPending: cfg.maxPending });
   const supervisor = createSupervisor({
     sessions,
@@ -94,6 +96,8 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     sessionFiles,
     retention,
     metrics,
+    /** Watches of agents and secrets from the store's revision log. */
+    watch,
     /**
      * Starts the controller (webhook URLs under `publicUrl`) and the manifests folder, waits until
      * every agent is reconciled, then runs the sessions and callbacks left from before.

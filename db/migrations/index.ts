@@ -4,6 +4,7 @@ import m1 from "./0001_sessions.sql" with { type: "text" };
 import m2 from "./0002_webhooks.sql" with { type: "text" };
 import m3 from "./0003_session_backlog.sql" with { type: "text" };
 import m4 from "./0004_session_usage.sql" with { type: "text" };
+import m5 from "./0005_revisions.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795745164974, breakpoints: true, sql: m0 },
@@ -11,4 +12,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0002_webhooks", when: 1795746490964, breakpoints: true, sql: m2 },
   { tag: "0003_session_backlog", when: 1795783317934, breakpoints: true, sql: m3 },
   { tag: "0004_session_usage", when: 1795791900164, breakpoints: true, sql: m4 },
+  { tag: "0005_revisions", when: 1795794262450, breakpoints: true, sql: m5 },
 ];

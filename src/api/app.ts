@@ -12,6 +12,7 @@ import type { Supervisor } from "../supervisor/supervisor";
 import { sessionRoutes } from "./sessions";
 import { fileRoutes } from "./files";
 import type { SessionFileService } from "../service/session-files";
+import type { WatchService } from "../service/watch";
 import { agentRoutes } from "./agents";
 import { docsRoutes } from "./docs";
 import { healthRoutes } from "./health";
@@ -32,6 +33,8 @@ export interface ApiDeps {
   sessionFiles: SessionFileService;
   supervisor: Supervisor;
   webhooks: WebhookService;
+  /** Watches (`?watch=true` on list routes), from the store's revision log. */
+  watch?: WatchService;
   log: Logger;
   ready: () => boolean;
   version: string;

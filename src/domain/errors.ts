@@ -32,6 +32,12 @@ export class ConflictError extends DomainError {
   override readonly reason = "AlreadyExists";
 }
 
+/** A watch from a resourceVersion the store no longer has: list again, then watch from the list's. */
+export class ExpiredError extends DomainError {
+  override readonly status = 410;
+  override readonly reason = "Expired";
+}
+
 export class BadRequestError extends DomainError {
   override readonly status = 400;
   override readonly reason = "BadRequest";

@@ -3,6 +3,7 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./db";
 import { lazy } from "../lib/lazy";
 import { agents } from "./schema.sql";
+import type { RevisionRepo } from "./revisions";
 import type { Agent, AgentSpec, AgentStatus } from "../domain/agent";
 import { API_VERSION, AGENT_KIND } from "../domain/agent";
 
@@ -35,7 +36,7 @@ export function rowToAgent(r: AgentRow): StoredAgent {
   };
 }
 
-export function createAgentRepo(db: Db) {
+export function createAgentRepo(db: Db, revisions: RevisionRepo) {
   const byKey = lazy(() =>
     db
     .select()
@@ -59,17 +60,32 @@ export function createAgentRepo(db: Db) {
       const where = prefix ? sql`substr(${agents.source}, 1, ${source.length}) = ${source}` : eq(agents.source, source);
       return db.select().from(agents).where(where).all().map(rowToAgent);
     },
+    /** Inserts an agent; its resourceVersion is the store's next revision (the row's own is ignored). */
     insert(row: AgentRow) {
-      db.insert(agents).values(row).run();
+      revisions.record("Agent", row.namespace, row.name, "ADDED", (rev) => {
+        db.insert(agents).values({ ...row, resourceVersion: rev }).run();
+        return rowToAgent(byKey().get({ namespace: row.namespace, name: row.name })!).agent;
+      });
     },
     update(namespace: string, name: string, values: Partial<AgentRow>) {
-      db.update(agents)
-        .set({ ...values, resourceVersion: sql`${agents.resourceVersion} + 1` })
-        .where(and(eq(agents.namespace, namespace), eq(agents.name, name)))
-        .run();
+      if (!byKey().get({ namespace, name })) return;
+      revisions.record("Agent", namespace, name, "MODIFIED", (rev) => {
+        db.update(agents)
+          .set({ ...values, resourceVersion: rev })
+          .where(and(eq(agents.namespace, namespace), eq(agents.name, name)))
+          .run();
+        return rowToAgent(byKey().get({ namespace, name })!).agent;
+      });
     },
     delete(namespace: string, name: string): boolean {
-      return (db.delete(agents).where(and(eq(agents.namespace, namespace), eq(agents.name, name))).run() as unknown as { changes: number }).changes > 0;
+      const before = byKey().get({ namespace, name });
+      if (!before) return false;
+      revisions.record("Agent", namespace, name, "DELETED", (rev) => {
+        db.delete(agents).where(and(eq(agents.namespace, namespace), eq(agents.name, name))).run();
+        // The deleted object, at the revision of its deletion (as a watch reports it).
+        return rowToAgent({ ...before, resourceVersion: rev }).agent;
+      });
+      return true;
     },
   };
 }

@@ -4,18 +4,22 @@ import { createAgentRepo } from "./agents";
 import { createSecretRepo } from "./secrets";
 import { createTokenRepo } from "./tokens";
 import { createSessionRepo } from "./sessions";
+import { createRevisionRepo } from "./revisions";
 
 export function createStore(dataDir: string) {
   const opened = openStore(dataDir);
   const { db } = opened;
+  const revisions = createRevisionRepo(opened.sqlite);
   // Prepared once: group commit opens a transaction per event-loop tick under load.
   const begin = opened.sqlite.prepare("BEGIN IMMEDIATE");
   const commit = opened.sqlite.prepare("COMMIT");
   const rollback = opened.sqlite.prepare("ROLLBACK");
   return {
     db,
-    agents: createAgentRepo(db),
-    secrets: createSecretRepo(db),
+    agents: createAgentRepo(db, revisions),
+    secrets: createSecretRepo(db, revisions),
+    /** The store-wide revision log of agents and secrets (their resourceVersion; what watches replay). */
+    revisions,
     tokens: createTokenRepo(db),
     sessions: createSessionRepo(db),
     /** The WAL checkpoint thread (null: SQLite checkpoints on the server's connection). */
@@ -24,14 +28,17 @@ export function createStore(dataDir: string) {
     tx<T>(fn: () => T): T {
       if (opened.sqlite.inTransaction) return fn();
       begin.run();
+      let result: T;
       try {
-        const result = fn();
+        result = fn();
         commit.run();
-        return result;
       } catch (err) {
         if (opened.sqlite.inTransaction) rollback.run();
+        revisions.rolledBack();
         throw err;
       }
+      revisions.committed();
+      return result;
     },
     close: opened.close,
   };

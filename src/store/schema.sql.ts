@@ -132,3 +132,23 @@ export const webhookDeliveries = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.namespace, t.agent, t.deliveryId] })],
 );
+
+/**
+ * The store-wide revision log of agents and secrets (as kine keeps one for Kubernetes objects): every
+ * create, change and delete appends a row, and the object's `resource_version` is that row's `rev`.
+ * Watches replay it from a revision; old rows are compacted away (a watch from before them gets 410).
+ */
+export const revisions = sqliteTable(
+  "revisions",
+  {
+    rev: integer("rev").primaryKey({ autoIncrement: true }),
+    /** `Agent` or `Secret`. */
+    kind: text("kind").notNull(),
+    namespace: text("namespace").notNull(),
+    name: text("name").notNull(),
+    /** `ADDED`, `MODIFIED` or `DELETED`. */
+    type: text("type").notNull(),
+    /** The object as it was after the write (a deleted secret without its data); null for rows made by the migration. */
+    object: text("object", { mode: "json" }).$type<unknown>(),
+  },
+);

@@ -3,10 +3,11 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./db";
 import { lazy } from "../lib/lazy";
 import { secrets } from "./schema.sql";
+import type { RevisionRepo } from "./revisions";
 
 export type SecretRow = typeof secrets.$inferSelect;
 
-export function createSecretRepo(db: Db) {
+export function createSecretRepo(db: Db, revisions: RevisionRepo) {
   const byKey = lazy(() =>
     db
     .select()
@@ -27,26 +28,29 @@ export function createSecretRepo(db: Db) {
     listOwnedBy(ownerUid: string): SecretRow[] {
       return db.select().from(secrets).where(eq(secrets.ownerUid, ownerUid)).all();
     },
-    /** Inserts or replaces the whole secret. */
+    /** Inserts or replaces the whole secret; its resourceVersion is the store's next revision. */
     put(row: Omit<SecretRow, "resourceVersion">) {
-      db.insert(secrets)
-        .values({ ...row, resourceVersion: 1 })
-        .onConflictDoUpdate({
-          target: [secrets.namespace, secrets.name],
-          set: {
-            uid: row.uid,
-            type: row.type,
-            labels: row.labels,
-            data: row.data,
-            ownerUid: row.ownerUid,
-            createdAt: row.createdAt,
-            resourceVersion: sql`${secrets.resourceVersion} + 1`,
-          },
-        })
-        .run();
+      const existed = !!byKey().get({ namespace: row.namespace, name: row.name });
+      revisions.record("Secret", row.namespace, row.name, existed ? "MODIFIED" : "ADDED", (rev) => {
+        db.insert(secrets)
+          .values({ ...row, resourceVersion: rev })
+          .onConflictDoUpdate({
+            target: [secrets.namespace, secrets.name],
+            set: { uid: row.uid, type: row.type, labels: row.labels, data: row.data, ownerUid: row.ownerUid, createdAt: row.createdAt, resourceVersion: rev },
+          })
+          .run();
+        return byKey().get({ namespace: row.namespace, name: row.name });
+      });
     },
     delete(namespace: string, name: string): boolean {
-      return (db.delete(secrets).where(and(eq(secrets.namespace, namespace), eq(secrets.name, name))).run() as unknown as { changes: number }).changes > 0;
+      const before = byKey().get({ namespace, name });
+      if (!before) return false;
+      revisions.record("Secret", namespace, name, "DELETED", (rev) => {
+        db.delete(secrets).where(and(eq(secrets.namespace, namespace), eq(secrets.name, name))).run();
+        // A deleted secret's values do not stay behind in the log.
+        return { ...before, data: {}, resourceVersion: rev };
+      });
+      return true;
     },
   };
 }
