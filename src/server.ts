@@ -3,6 +3,7 @@
  * server holds), makes the admin token, starts the HTTP API, the controller and the manifests
  * watcher, and shuts them down in reverse order on SIGINT/SIGTERM.
  */
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { createCore } from "./core";
 import { createApi } from "./api/app";
@@ -10,6 +11,7 @@ import { registerContext } from "./config/context";
 import { broadTrustedProxies, type ServeConfig } from "./config/serve";
 import type { Agent } from "./domain/agent";
 import type { Logger } from "./lib/log";
+import { ensureGeneratedTls, servingNames, type TlsMaterial } from "./lib/tls";
 
 /** allowCIDRs believes X-Forwarded-For from trusted proxies: say so when any host of a wide range may write it. */
 function warnOnBroadTrust(cfg: ServeConfig, all: Agent[], log: Logger) {
@@ -21,11 +23,45 @@ function warnOnBroadTrust(cfg: ServeConfig, all: Agent[], log: Logger) {
   );
 }
 
+/**
+ * The certificate to serve: the operator's (checked when the config was read), or the one pai keeps
+ * in <data-dir>/tls, made or renewed here. Runs after the store opened, so only the server that
+ * holds the data dir writes there.
+ */
+async function prepareTls(cfg: ServeConfig, log: Logger): Promise<TlsMaterial | undefined> {
+  if (!cfg.tls) return undefined;
+  if (cfg.tls.source === "files") {
+    const m = cfg.tls.material;
+    const left = m.notAfter.getTime() - Date.now();
+    if (left < 30 * 86_400_000) log.warn(`the certificate in --tls-cert-file ${left <= 0 ? "expired" : "expires"} ${m.notAfter.toISOString()}: clients will refuse it${left <= 0 ? "" : " then"}`, { file: cfg.tls.certFile });
+    log.info("serving TLS with the certificate from --tls-cert-file", { file: cfg.tls.certFile, names: m.names.join(","), notAfter: m.notAfter.toISOString() });
+    return m;
+  }
+  // The X.509 encoder is loaded (by ensureGeneratedTls) only when a certificate has to be made.
+  const names = servingNames({ host: cfg.host, publicUrl: cfg.publicUrl, extra: cfg.tls.extraNames, hostname: hostname() });
+  const t = await ensureGeneratedTls(join(cfg.dataDir, "tls"), names);
+  if (t.caCreated) log.info("created a CA for TLS", { file: join(t.dir, "ca.crt") });
+  const fields = { file: join(t.dir, "server.crt"), names: names.join(","), notAfter: t.notAfter.toISOString() };
+  if (t.action === "reused") log.info("serving TLS with the certificate in the data dir", fields);
+  else log.info(`${t.action} the TLS serving certificate${t.reason ? `: ${t.reason}` : ""}`, fields);
+  return t;
+}
+
 export interface RunningServer {
   url: string;
   publicUrl: string;
   adminTokenFile: string;
   stop(): Promise<void>;
+}
+
+/**
+ * The loopback address the CLI on this machine uses for a server bound to every interface: one
+ * that the certificate names (an operator's certificate may name only public host names; then the
+ * CLI needs --server with one of them, and the start log says so).
+ */
+function localTlsHost(tls: TlsMaterial | undefined): string {
+  if (!tls) return "127.0.0.1";
+  return tls.names.includes("127.0.0.1") ? "127.0.0.1" : tls.names.includes("localhost") ? "localhost" : tls.names.includes("::1") ? "[::1]" : "127.0.0.1";
 }
 
 export async function startServer(cfg: ServeConfig, log: Logger, version: string): Promise<RunningServer> {
@@ -34,6 +70,13 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   const admin = core.tokens.ensureAdminToken(adminTokenFile);
   if (admin.created) log.info("created admin token", { file: adminTokenFile });
 
+  let tls: TlsMaterial | undefined;
+  try {
+    tls = await prepareTls(cfg, log);
+  } catch (err) {
+    await core.stop().catch(() => {});
+    throw err;
+  }
   let ready = false;
   const app = createApi({ ...core, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs, maxBodyBytes: cfg.maxBodyBytes }).listen({
     port: cfg.port,
@@ -43,17 +86,23 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
     // Elysia's defaults would let a second server bind the same port and split the traffic.
     reusePort: false,
     development: false,
+    ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
   });
   const port = app.server!.port;
   const wildcard = cfg.host === "0.0.0.0" || cfg.host === "::";
-  const localHost = wildcard ? "127.0.0.1" : cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;
-  const url = `http://${localHost}:${port}`;
-  const publicUrl = cfg.publicUrl ?? `http://localhost:${port}`;
+  const localHost = wildcard ? localTlsHost(tls) : cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;
+  const scheme = tls ? "https" : "http";
+  const url = `${scheme}://${localHost}:${port}`;
+  const publicUrl = cfg.publicUrl ?? `${scheme}://localhost:${port}`;
 
   await core.start(publicUrl);
   warnOnBroadTrust(cfg, core.agents.list().map((a) => a.agent), log);
   ready = true;
-  const unregister = registerContext({ server: url, tokenFile: adminTokenFile, dataDir: cfg.dataDir });
+  // The CA goes into the context (it is public): the CLI verifies the server with it, and
+  // `pai kubeconfig` hands it to kubectl.
+  const unregister = registerContext({ server: url, tokenFile: adminTokenFile, dataDir: cfg.dataDir, ...(tls ? { ca: tls.ca } : {}) });
+  if (tls && !tls.names.includes(localHost.replace(/^\[|\]$/g, "")))
+    log.warn(`the TLS certificate does not name ${localHost}, so clients on this machine cannot verify ${url}: give the CLI --server https://<a name in the certificate>:${port}`, { names: tls.names.join(",") });
   // Bound to every interface, the loopback URL alone would understate who can reach the server.
   const where = wildcard ? `all interfaces (${cfg.host}), port ${port}; from this machine: ${url}` : url;
   log.info(`listening on ${where}`, { publicUrl, dataDir: cfg.dataDir, manifests: cfg.manifests });

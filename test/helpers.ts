@@ -62,7 +62,7 @@ export async function startServer(opts: { dataDir?: string; manifests?: string; 
     (async () => {
       for await (const chunk of proc.stderr) {
         logs += decoder.decode(chunk);
-        const m = /listening on (?:all interfaces .*?from this machine: )?(http:\/\/[^\s]+)/.exec(logs);
+        const m = /listening on (?:all interfaces .*?from this machine: )?(https?:\/\/[^\s]+)/.exec(logs);
         if (m) resolveUrl(m[1]!);
       }
       reject(new Error(`server exited before listening:\n${logs}`));

@@ -1,11 +1,31 @@
-/** The Agent resource over HTTP: /apis/pai.io/v1/namespaces/{namespace}/agents[/{name}]. Admin token. */
+/**
+ * The Agent resource over HTTP, the Kubernetes way: /apis/pai.io/v1/namespaces/{namespace}/agents[/{name}]
+ * and /apis/pai.io/v1/agents (all namespaces). Admin token.
+ *
+ * Lists take labelSelector, fieldSelector, limit/continue and `watch`; get and list answer a Table
+ * when asked (kubectl get). Writes: POST creates (409 if the name is taken), PUT creates or
+ * updates, PATCH takes merge, strategic merge (as merge), JSON patch and server-side apply; each
+ * result is validated like a PUT, checked against a stale metadata.resourceVersion (409), and
+ * honours dryRun and fieldValidation. A write that changes nothing leaves the object as it is.
+ */
 import { Elysia } from "elysia";
-import { AgentManifest, API_VERSION, validateAgent, type Agent } from "../domain/agent";
-import { BadRequestError, ConflictError } from "../domain/errors";
+import { Value } from "@sinclair/typebox/value";
+import { ValueErrorType } from "@sinclair/typebox/errors";
+import { AgentManifest, API_VERSION, validateAgent, type Agent, type AgentInput } from "../domain/agent";
+import { BadRequestError, InvalidError } from "../domain/errors";
+import { deepEqual } from "../lib/json";
 import type { AgentService } from "../service/agents";
 import type { TokenService } from "../service/tokens";
-import { authorizedBody, requireAdmin } from "./auth";
+import type { WatchService } from "../service/watch";
+import type { StoredAgent } from "../store/agents";
+import { requireAdmin } from "./auth";
+import { listBody, listOptions, objectBody, page, watchView, type View } from "./kube/list";
+import { jsonPatch, mergePatch, strategicMergePatch } from "./kube/patch";
+import { deleteOptions, dropUnknown, kubeBody, patchTypeOf, warningHeader, writeOptions, type WriteOptions } from "./kube/request";
+import { AGENTS, alreadyExists, invalid, notFound, stale } from "./kube/resources";
+import { age, ageColumn, nameColumn, type KubeObject } from "./kube/table";
 import { checkLabel, NamedParams, NamespaceParams } from "./params";
+import { isWatch, watchResponse } from "./watch";
 
 const BASE = "/apis/pai.io/v1";
 const tags = ["Agents"];
@@ -14,70 +34,237 @@ const agentBody = {
   description: "An Agent manifest, as JSON or YAML (Content-Type: application/yaml).",
   content: { "application/json": { schema: AgentManifest as object }, "application/yaml": { schema: AgentManifest as object } },
 };
+const patchBody = {
+  required: true,
+  description:
+    "A merge patch (application/merge-patch+json), JSON patch (application/json-patch+json), strategic merge patch (application/strategic-merge-patch+json, read as a merge patch) or a server-side apply configuration (application/apply-patch+yaml, with fieldManager).",
+  content: {
+    "application/merge-patch+json": { schema: { type: "object" } as object },
+    "application/json-patch+json": { schema: { type: "array", items: { type: "object" } } as object },
+    "application/strategic-merge-patch+json": { schema: { type: "object" } as object },
+    "application/apply-patch+yaml": { schema: AgentManifest as object },
+  },
+};
 
-const list = (items: Agent[]) => ({ apiVersion: API_VERSION, kind: "AgentList", items });
+const ready = (a: Agent) => a.status.conditions?.find((c) => c.type === "Ready")?.status ?? "Unknown";
+
+export const agentView: View = {
+  resource: AGENTS,
+  columns: [
+    nameColumn,
+    { name: "Models", type: "string", description: "Models tried in order.", priority: 0 },
+    { name: "Webhook URL", type: "string", description: "The agent's secret webhook URL.", priority: 0 },
+    { name: "Ready", type: "string", description: "The Ready condition.", priority: 0 },
+    ageColumn,
+    { name: "Generation", type: "integer", description: "The spec's generation.", priority: 1 },
+  ],
+  cells: (o) => {
+    const a = o as unknown as Agent;
+    return [a.metadata.name, a.spec.models.join(","), a.status.webhookUrl ?? "<none>", ready(a), age(a.metadata.creationTimestamp), a.metadata.generation];
+  },
+};
+
+/** Where `value` has fields the Agent schema does not know, as JSON pointers (`/spec/x`). */
+function unknownFields(value: unknown): string[] {
+  if (!isObject(value)) return [];
+  return [...Value.Errors(AgentManifest, value)].filter((e) => e.type === ValueErrorType.ObjectAdditionalProperties).map((e) => e.path);
+}
 
 /** A value from a body, for a message: JSON, cut short (never String(), which a crafted object can make throw). */
 const shown = (v: unknown) => (JSON.stringify(v) ?? "null").slice(0, 80);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Validates a body against the URL: its name and namespace may be omitted but not contradict it. */
-function inputFrom(body: unknown, namespace: string, name?: string) {
-  const meta = (body as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
-  if (meta && typeof meta === "object") {
-    if (meta.namespace !== undefined && meta.namespace !== namespace)
-      throw new BadRequestError(`metadata.namespace ${shown(meta.namespace)} does not match the namespace in the URL ("${namespace}")`);
-    if (name !== undefined && meta.name !== undefined && meta.name !== name)
-      throw new BadRequestError(`metadata.name ${shown(meta.name)} does not match the name in the URL ("${name}")`);
-    if (name !== undefined && meta.name === undefined) meta.name = name;
-  }
-  return validateAgent(body, namespace);
+/** Checks a body's name and namespace against the URL: they may be omitted but not contradict it. */
+function checkAgainstUrl(body: unknown, namespace: string, name?: string) {
+  const meta = isObject(body) ? body.metadata : undefined;
+  if (!isObject(meta)) return;
+  if (meta.namespace !== undefined && meta.namespace !== namespace)
+    throw new BadRequestError(`metadata.namespace ${shown(meta.namespace)} does not match the namespace in the URL ("${namespace}")`);
+  if (name !== undefined && meta.name !== undefined && meta.name !== name)
+    throw new BadRequestError(`metadata.name ${shown(meta.name)} does not match the name in the URL ("${name}")`);
+  if (name !== undefined && meta.name === undefined) meta.name = name;
 }
 
-export function agentRoutes(deps: { agents: AgentService; tokens: TokenService }) {
+/** The object a dry run answers with: what the write would store. */
+function preview(current: Agent | undefined, input: AgentInput): Agent {
+  const specChanged = !current || !deepEqual(current.spec, input.spec);
+  return {
+    apiVersion: API_VERSION,
+    kind: "Agent",
+    metadata: {
+      name: input.name,
+      namespace: input.namespace,
+      uid: current?.metadata.uid ?? crypto.randomUUID(),
+      generation: current ? current.metadata.generation + (specChanged ? 1 : 0) : 1,
+      resourceVersion: current?.metadata.resourceVersion ?? "",
+      creationTimestamp: current?.metadata.creationTimestamp ?? new Date().toISOString(),
+      ...(input.labels ? { labels: input.labels } : {}),
+      ...(input.annotations ? { annotations: input.annotations } : {}),
+    },
+    spec: input.spec,
+    status: current?.status ?? {},
+  };
+}
+
+/** Server-side apply, simply: the configuration's fields win; labels and annotations merge; a given spec replaces the spec. */
+function applyConfiguration(current: Agent | undefined, config: unknown): unknown {
+  if (!isObject(config)) throw new BadRequestError("a server-side apply body must be an object (an Agent manifest)");
+  if (!current) return config;
+  const meta = isObject(config.metadata) ? config.metadata : {};
+  const mergeMap = (a: unknown, b: unknown) => (isObject(b) ? { ...(isObject(a) ? a : {}), ...b } : a);
+  return {
+    ...config,
+    metadata: {
+      ...current.metadata,
+      ...meta,
+      ...(mergeMap(current.metadata.labels, meta.labels) ? { labels: mergeMap(current.metadata.labels, meta.labels) } : {}),
+      ...(mergeMap(current.metadata.annotations, meta.annotations) ? { annotations: mergeMap(current.metadata.annotations, meta.annotations) } : {}),
+    },
+    spec: config.spec ?? current.spec,
+  };
+}
+
+export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; watch?: WatchService; maxBodyBytes?: number }) {
   const { agents, tokens } = deps;
+  const maxBytes = deps.maxBodyBytes ?? 1024 * 1024;
+  /** A JSON patch applied; one that does not apply is Invalid about this object (kubectl names it). */
+  const patchedJson = (doc: unknown, ops: unknown) => {
+    try {
+      return jsonPatch(doc, ops, maxBytes);
+    } catch (err) {
+      if (err instanceof InvalidError && isObject(doc) && isObject(doc.metadata)) throw invalid(AGENTS, String(doc.metadata.name), err.problems);
+      throw err;
+    }
+  };
+  const find = (namespace: string, name: string): StoredAgent | undefined => agents.find(namespace, name);
+
+  /** Validates `next` as the agent at namespace/name (URL), applies fieldValidation, and writes it unless dry-run. */
+  function save(next: unknown, namespace: string, name: string | undefined, current: StoredAgent | undefined, opts: WriteOptions, set: { status?: number | string; headers: Record<string, string | number> }) {
+    checkAgainstUrl(next, namespace, name);
+    const label = name ?? (isObject(next) && isObject(next.metadata) && typeof next.metadata.name === "string" ? next.metadata.name : "");
+    const rv = isObject(next) && isObject(next.metadata) ? next.metadata.resourceVersion : undefined;
+    // A stale resourceVersion is a lost update waiting to happen: refuse it, as kube-apiserver does.
+    if (current && typeof rv === "string" && rv !== "" && rv !== current.agent.metadata.resourceVersion) throw stale(AGENTS, current.agent.metadata.name);
+    const warnings = opts.fieldValidation === "Strict" ? [] : dropUnknown(next, unknownFields(next), opts.fieldValidation);
+    let input: AgentInput;
+    try {
+      input = validateAgent(next, namespace);
+    } catch (err) {
+      if (err instanceof InvalidError) throw invalid(AGENTS, label, err.problems);
+      throw err;
+    }
+    if (warnings.length) set.headers.warning = warningHeader(warnings);
+    if (opts.dryRun) {
+      set.status = current ? 200 : 201;
+      return preview(current?.agent, input);
+    }
+    const result = agents.apply(input, "api");
+    set.status = result.created ? 201 : 200;
+    return result.agent;
+  }
+
+  function list(request: Request, namespace: string | undefined) {
+    const opts = listOptions(request, agentView, namespace);
+    const q = Object.fromEntries(new URL(request.url).searchParams);
+    if (isWatch(q)) {
+      if (!deps.watch) throw new BadRequestError("watch is not available on this server");
+      return watchResponse(deps.watch, request, q, {
+        kind: "Agent",
+        objectKind: "Agent",
+        apiVersion: API_VERSION,
+        namespace,
+        ...watchView(agentView, opts, (stored) => stored as KubeObject),
+        list: () => agents.list(namespace).map((a) => ({ object: a.agent, rev: Number(a.agent.metadata.resourceVersion) })),
+        current: (ns, name) => find(ns, name)?.agent,
+      });
+    }
+    const all = agents.list(namespace).map((a) => a.agent as unknown as KubeObject);
+    const p = page(agentView, opts, all);
+    const resourceVersion = String(deps.watch?.current() ?? all.reduce((max, o) => Math.max(max, Number(o.metadata.resourceVersion) || 0), 0));
+    return listBody(agentView, opts, p.items, { resourceVersion, continue: p.continue, remainingItemCount: p.remainingItemCount });
+  }
+
+  const admin = (request: Request) => requireAdmin(tokens, request.headers.get("authorization"));
+
   return new Elysia({ name: "agents" })
     // Local to these routes: a global parser would also read webhook bodies, which must stay raw.
     // It checks the token before it reads the body (bodies are parsed before onBeforeHandle runs).
-    .onParse(authorizedBody((request) => requireAdmin(tokens, request.headers.get("authorization"))))
+    .onParse(kubeBody(admin))
     // Local to this plugin's routes: every one of them needs the admin token (GET has no parse step).
     .onBeforeHandle(({ request }) => {
-      requireAdmin(tokens, request.headers.get("authorization"));
+      admin(request);
     })
-    .get(`${BASE}/agents`, () => list(agents.list().map((a) => a.agent)), {
-      detail: { tags, summary: "List agents in all namespaces" },
+    .get(`${BASE}/agents`, ({ request }) => list(request, undefined), {
+      detail: { tags, summary: "List agents in all namespaces (labelSelector, fieldSelector, limit, continue, watch)" },
     })
-    .get(`${BASE}/namespaces/:namespace/agents`, ({ params }) => list(agents.list(checkLabel("namespace", params.namespace)).map((a) => a.agent)), {
+    .get(`${BASE}/namespaces/:namespace/agents`, ({ params, request }) => list(request, checkLabel("namespace", params.namespace)), {
       params: NamespaceParams,
-      detail: { tags, summary: "List agents in a namespace" },
+      detail: { tags, summary: "List agents in a namespace (labelSelector, fieldSelector, limit, continue, watch)" },
     })
     .post(
       `${BASE}/namespaces/:namespace/agents`,
-      ({ params, body, set }) => {
-        const input = inputFrom(body, checkLabel("namespace", params.namespace));
-        if (agents.find(input.namespace, input.name))
-          throw new ConflictError(`agent "${input.name}" already exists in namespace "${input.namespace}"`);
-        set.status = 201;
-        return agents.apply(input, "api").agent;
+      ({ params, body, request, set }) => {
+        const namespace = checkLabel("namespace", params.namespace);
+        const opts = writeOptions(request);
+        const meta = isObject(body) && isObject(body.metadata) ? body.metadata : undefined;
+        const current = typeof meta?.name === "string" ? find(namespace, meta.name) : undefined;
+        if (current) throw alreadyExists(AGENTS, current.agent.metadata.name);
+        return save(body, namespace, undefined, undefined, opts, set);
       },
-      { params: NamespaceParams, detail: { tags, summary: "Create an agent", requestBody: agentBody } },
+      { params: NamespaceParams, detail: { tags, summary: "Create an agent; 409 AlreadyExists if the name is taken", requestBody: agentBody } },
     )
-    .get(`${BASE}/namespaces/:namespace/agents/:name`, ({ params }) => agents.get(params.namespace, params.name).agent, {
-      params: NamedParams,
-      detail: { tags, summary: "Read an agent, with its status (webhookUrl, conditions)" },
-    })
+    .get(
+      `${BASE}/namespaces/:namespace/agents/:name`,
+      ({ params, request }) => {
+        const found = find(checkLabel("namespace", params.namespace), params.name);
+        if (!found) throw notFound(AGENTS, params.name);
+        return objectBody(agentView, request, found.agent as unknown as KubeObject);
+      },
+      { params: NamedParams, detail: { tags, summary: "Read an agent, with its status (webhookUrl, conditions)" } },
+    )
     .put(
       `${BASE}/namespaces/:namespace/agents/:name`,
-      ({ params, body, set }) => {
-        const input = inputFrom(body, checkLabel("namespace", params.namespace), checkLabel("agent", params.name));
-        const result = agents.apply(input, "api");
-        set.status = result.created ? 201 : 200;
-        return result.agent;
+      ({ params, body, request, set }) => {
+        const namespace = checkLabel("namespace", params.namespace);
+        const name = checkLabel("agent", params.name);
+        return save(body, namespace, name, find(namespace, name), writeOptions(request), set);
       },
       { params: NamedParams, detail: { tags, summary: "Apply an agent: create it, or update it in place", requestBody: agentBody } },
     )
-    .delete(`${BASE}/namespaces/:namespace/agents/:name`, ({ params }) => agents.remove(params.namespace, params.name).agent, {
-      params: NamedParams,
-      detail: { tags, summary: "Delete an agent and its webhook secret" },
-    });
+    .patch(
+      `${BASE}/namespaces/:namespace/agents/:name`,
+      ({ params, body, request, set }) => {
+        const namespace = checkLabel("namespace", params.namespace);
+        const name = checkLabel("agent", params.name);
+        const type = patchTypeOf(request.headers.get("content-type"));
+        const opts = writeOptions(request);
+        const current = find(namespace, name);
+        if (type === "apply") {
+          if (!opts.fieldManager) throw new BadRequestError("PATCH requests with apply content type require a fieldManager");
+          return save(applyConfiguration(current?.agent, body), namespace, name, current, opts, set);
+        }
+        if (!current) throw notFound(AGENTS, name);
+        if (type !== "json" && !isObject(body)) throw new BadRequestError(`a ${type} patch must be a JSON object`);
+        const next =
+          type === "json" ? patchedJson(current.agent, body) : type === "merge" ? mergePatch(current.agent, body) : strategicMergePatch(current.agent, body);
+        return save(next, namespace, name, current, opts, set);
+      },
+      { params: NamedParams, detail: { tags, summary: "Patch an agent (merge, JSON patch, strategic merge, server-side apply)", requestBody: patchBody } },
+    )
+    .delete(
+      `${BASE}/namespaces/:namespace/agents/:name`,
+      ({ params, body, request }) => {
+        const namespace = checkLabel("namespace", params.namespace);
+        const opts = deleteOptions(request, body);
+        const found = find(namespace, params.name);
+        if (!found) throw notFound(AGENTS, params.name);
+        const meta = found.agent.metadata;
+        if (opts.uid && opts.uid !== meta.uid) throw stale(AGENTS, meta.name, `Precondition failed: UID in precondition: ${opts.uid}, UID in object meta: ${meta.uid}`);
+        if (opts.resourceVersion && opts.resourceVersion !== meta.resourceVersion)
+          throw stale(AGENTS, meta.name, `Precondition failed: ResourceVersion in precondition: ${opts.resourceVersion}, ResourceVersion in object meta: ${meta.resourceVersion}`);
+        if (opts.dryRun) return found.agent;
+        return agents.remove(namespace, params.name).agent;
+      },
+      { params: NamedParams, detail: { tags, summary: "Delete an agent and its webhook secret (DeleteOptions: dryRun, preconditions)" } },
+    );
 }
-

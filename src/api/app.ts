@@ -14,6 +14,7 @@ import { fileRoutes } from "./files";
 import type { SessionFileService } from "../service/session-files";
 import type { WatchService } from "../service/watch";
 import { agentRoutes } from "./agents";
+import { discoveryRoutes } from "./kube/discovery";
 import { docsRoutes } from "./docs";
 import { healthRoutes } from "./health";
 import { secretRoutes } from "./secrets";
@@ -63,6 +64,7 @@ export function createApi(deps: ApiDeps) {
     .onError(({ code, error, request }) => errorResponse(error, request, log, code))
     .use(healthRoutes(deps))
     .use(docsRoutes(deps.version, () => app))
+    .use(discoveryRoutes(deps))
     .use(agentRoutes(deps))
     .use(secretRoutes(deps))
     .use(tokenRoutes(deps))

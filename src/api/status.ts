@@ -12,7 +12,7 @@ export interface StatusBody {
   message: string;
   reason: string;
   code: number;
-  details?: { causes?: { field?: string; message: string }[]; name?: string; kind?: string };
+  details?: { causes?: { field?: string; message: string; reason?: string }[]; name?: string; group?: string; kind?: string };
 }
 
 export function failure(code: number, reason: string, message: string, details?: StatusBody["details"]): StatusBody {
@@ -22,9 +22,15 @@ export function failure(code: number, reason: string, message: string, details?:
 export function statusOf(err: DomainError): StatusBody {
   if (err instanceof InvalidError)
     return failure(err.status, err.reason, err.message, {
-      causes: err.problems.map((p) => ({ field: p.field, message: p.line ? `line ${p.line}: ${p.message}` : p.message })),
+      ...err.details,
+      causes: err.problems.map((p) => ({
+        // Kubernetes' cause reasons: kubectl shows them, clients switch on them.
+        reason: p.message === "required field is missing" ? "FieldValueRequired" : "FieldValueInvalid",
+        field: p.field,
+        message: p.line ? `line ${p.line}: ${p.message}` : p.message,
+      })),
     });
-  return failure(err.status, err.reason, err.message);
+  return failure(err.status, err.reason, err.message, err.details);
 }
 
 export function jsonResponse(body: unknown, status = 200, headers?: Record<string, string>): Response {

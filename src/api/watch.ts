@@ -82,6 +82,9 @@ export function watchResponse(watch: WatchService, request: Request, query: Watc
   const stream = new ReadableStream<Uint8Array>({
     start(c) {
       controller = c;
+      // Bun sends the headers with the first byte: a blank line (JSON stream readers skip it) lets a
+      // watcher know at once that its watch started, before anything changes.
+      if (!early.length) c.enqueue(encoder.encode("\n"));
       for (const bytes of early.splice(0)) c.enqueue(bytes);
       if (bookmarks)
         bookmark = setInterval(

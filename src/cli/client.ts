@@ -16,6 +16,8 @@ export class CliError extends Error {
 export interface ClientOptions {
   server?: string;
   token?: string;
+  /** PEM CA for an https server; default: the one the local server registered (config/context.ts). */
+  ca?: string;
 }
 
 export const DEFAULT_SERVER = "http://127.0.0.1:8080";
@@ -23,7 +25,7 @@ export const DEFAULT_SERVER = "http://127.0.0.1:8080";
 /** Where the server address came from, to say something useful when it does not answer. */
 export type ServerSource = { from: "flag" | "env" | "default"; registered: number } | { from: "context"; dataDir: string };
 
-export function resolveConnection(opts: ClientOptions, env = process.env): { server: string; token?: string; source: ServerSource } {
+export function resolveConnection(opts: ClientOptions, env = process.env): { server: string; token?: string; ca?: string; source: ServerSource } {
   const explicit = opts.server ?? env.PAI_SERVER;
   const picked = explicit ? undefined : pickContext(env, { dataDir: env.PAI_DATA_DIR });
   const server = (explicit ?? picked?.entry?.server ?? DEFAULT_SERVER).replace(/\/+$/, "");
@@ -49,7 +51,9 @@ export function resolveConnection(opts: ClientOptions, env = process.env): { ser
       }
     }
   }
-  return { server, token, source };
+  const registered = picked?.entry ?? contextFor(server, env);
+  const ca = opts.ca ?? (registered && registered.server.replace(/\/+$/, "") === server ? registered.ca : undefined);
+  return { server, token, ca, source };
 }
 
 /** The message for a server that does not answer, saying where its address came from. */
@@ -68,12 +72,14 @@ function unreachable(server: string, error: string, source: ServerSource): strin
 }
 
 export function createClient(opts: ClientOptions) {
-  const { server, token, source } = resolveConnection(opts);
+  const { server, token, ca, source } = resolveConnection(opts);
+  // An https server with its own CA (pai serve --tls) is verified with that CA, never without verification.
+  const tlsFetch = (url: string, init: RequestInit = {}) => fetch(url, ca ? { ...init, tls: { ca } } : init);
   /** Sends one request; the parsed body and the status of a 2xx, or a CliError with the server's message. */
   async function send<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     let res: Response;
     try {
-      res = await fetch(`${server}${path}`, {
+      res = await tlsFetch(`${server}${path}`, {
         method,
         headers: {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -103,7 +109,7 @@ export function createClient(opts: ClientOptions) {
     return (await send<T>(method, path, body)).body;
   }
   const authHeader = (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
-  return { server, request, send, authHeader };
+  return { server, token, ca, request, send, authHeader, fetch: tlsFetch };
 }
 
 export type Client = ReturnType<typeof createClient>;

@@ -57,7 +57,7 @@ export async function copyFile(ctx: FilesCtx, words: string[]) {
   const url = `${ctx.client.server}/agents/${encodeURIComponent(session)}/files/${path.split("/").map(encodeURIComponent).join("/")}?${q(ctx.namespace)}`;
   let res: Response;
   try {
-    res = await fetch(url, { headers: ctx.client.authHeader() });
+    res = await ctx.client.fetch(url, { headers: ctx.client.authHeader() });
   } catch (err) {
     throw new CliError(`cannot reach the pai server at ${ctx.client.server}: ${(err as Error).message}`);
   }

@@ -19,6 +19,7 @@ const FLAGS: FlagSpec = {
   env: { multiple: true },
   wait: { short: "w", boolean: true },
   follow: { boolean: true },
+  "certificate-authority": {},
   help: { short: "h", boolean: true },
 };
 
@@ -44,6 +45,9 @@ Usage:
   pai cancel SESSION                     cancel a Pending or Running session
   pai files SESSION                      list the files in a session's working folder
   pai cp SESSION:PATH LOCAL              download a session's file (LOCAL: a file, a folder, or -)
+  pai kubeconfig [-n NS] [--certificate-authority FILE]
+                                         print a kubeconfig for kubectl (needs pai serve --tls); with
+                                         -n, a new token of namespace NS instead of the admin token
   pai version
 
 Flags:
@@ -83,6 +87,12 @@ export async function runCli(argv: string[], version: string): Promise<number> {
     };
     const sctx: SessionCtx = { ...ctx, env: (flags.env as string[] | undefined) ?? [], wait: !!flags.wait, follow: !!flags.follow };
     switch (verb) {
+      case "kubeconfig": {
+        if (words.length) throw new CliError(`pai kubeconfig takes no arguments (got "${words[0]}")`, 2);
+        const { kubeconfig } = await import("./kubeconfig");
+        await kubeconfig({ server: flags.server as string | undefined, token: flags.token as string | undefined, namespace, namespaceToken: flags.namespace !== undefined, caFile: flags["certificate-authority"] as string | undefined, output: flags.output });
+        return 0;
+      }
       case "run":
         return await run(sctx, words);
       case "logs":

@@ -3,6 +3,7 @@ import { loadServeConfig, SERVE_HELP } from "../config/serve";
 import { UsageError } from "../lib/args";
 import { createLogger } from "../lib/log";
 import { DataDirError } from "../store/db";
+import { TlsError } from "../lib/tls";
 
 /** Returns -1 while serving (the process lives on), or an exit code. */
 export async function runServe(argv: string[], version: string): Promise<number> {
@@ -37,7 +38,7 @@ export async function runServe(argv: string[], version: string): Promise<number>
   try {
     await starting;
   } catch (err) {
-    if (err instanceof DataDirError) {
+    if (err instanceof DataDirError || err instanceof TlsError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 1;
     }

@@ -61,7 +61,7 @@ async function follow(ctx: SessionCtx, name: string): Promise<string> {
   for (let attempt = 0; attempt < 30; attempt++) {
     let res: Response;
     try {
-      res = await fetch(url, { headers: { ...ctx.client.authHeader(), ...(lastId ? { "last-event-id": String(lastId) } : {}) } });
+      res = await ctx.client.fetch(url, { headers: { ...ctx.client.authHeader(), ...(lastId ? { "last-event-id": String(lastId) } : {}) } });
     } catch {
       await Bun.sleep(1000);
       continue;

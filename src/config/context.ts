@@ -14,6 +14,8 @@ import { dirname, join, resolve } from "node:path";
 export interface Context {
   server: string;
   tokenFile: string;
+  /** PEM of the CA that verifies an https server (public, unlike the token): the CLI and `pai kubeconfig` trust it. */
+  ca?: string;
 }
 
 export interface ContextEntry extends Context {
@@ -119,7 +121,7 @@ function update(env: Env, change: (entries: ContextEntry[]) => ContextEntry[], d
 export function registerContext(ctx: Context & { dataDir: string }, env: Env = process.env): () => void {
   const key = dataDirKey(ctx.dataDir);
   const mine = (e: ContextEntry) => e.dataDir === key && e.pid === process.pid;
-  const entry: ContextEntry = { server: ctx.server, tokenFile: ctx.tokenFile, dataDir: key, pid: process.pid, startedAt: new Date().toISOString() };
+  const entry: ContextEntry = { server: ctx.server, tokenFile: ctx.tokenFile, ...(ctx.ca ? { ca: ctx.ca } : {}), dataDir: key, pid: process.pid, startedAt: new Date().toISOString() };
   try {
     update(
       env,

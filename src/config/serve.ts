@@ -10,6 +10,15 @@ import { DEFAULT_MAX_PENDING } from "../service/sessions";
 import { DEFAULT_SESSION_NICE } from "../supervisor/supervisor";
 import { formatDuration, parseDuration } from "../lib/duration";
 import { DEFAULT_RETENTION_INTERVAL_MS, DEFAULT_SESSION_RETENTION_MS } from "../service/retention";
+import { loadTlsFiles, sanProblem, TlsError, type TlsMaterial } from "../lib/tls";
+
+/**
+ * HTTPS, or none (plain HTTP, e.g. behind a load balancer that terminates TLS): the operator's
+ * certificate files, read and checked here, or the CA and certificate pai keeps in <data-dir>/tls.
+ */
+export type TlsConfig =
+  | { source: "files"; certFile: string; keyFile: string; caFile?: string; material: TlsMaterial }
+  | { source: "generated"; extraNames: string[] };
 
 export interface ServeConfig {
   port: number;
@@ -42,6 +51,7 @@ export interface ServeConfig {
   sessionRetentionMs: number;
   /** Time between retention runs (PAI_RETENTION_INTERVAL_MS). */
   retentionIntervalMs: number;
+  tls?: TlsConfig;
 }
 
 export const SERVE_FLAGS: FlagSpec = {
@@ -61,6 +71,11 @@ export const SERVE_FLAGS: FlagSpec = {
   "allow-private-callbacks": { boolean: true },
   "allow-unsandboxed-tools": { boolean: true },
   "sandbox-read-only": {},
+  tls: { boolean: true },
+  "tls-cert-file": {},
+  "tls-private-key-file": {},
+  "tls-ca-file": {},
+  "tls-san": { multiple: true },
   help: { short: "h", boolean: true },
 };
 
@@ -112,6 +127,19 @@ Flags (each has an environment twin):
       --sandbox-read-only P PAI_SANDBOX_READ_ONLY  comma-separated absolute paths tool processes
                                                 see read-only although the sandbox hides them
                                                 (its /tmp is private: e.g. programs under /tmp)
+
+TLS (off by default: plain HTTP, e.g. behind a load balancer that terminates TLS):
+      --tls                 PAI_TLS=true        serve HTTPS with a CA and certificate that pai makes
+                                                in <data-dir>/tls on first start and keeps (names:
+                                                localhost, 127.0.0.1, ::1, this host, --host, the
+                                                --public-url host)
+      --tls-san NAME[,NAME] PAI_TLS_SAN         more DNS names or IPs for that certificate
+      --tls-cert-file F     PAI_TLS_CERT_FILE   serve HTTPS with this PEM certificate (chain: the
+                                                server's certificate first)
+      --tls-private-key-file F PAI_TLS_PRIVATE_KEY_FILE
+                                                its PEM private key (both files, or neither)
+      --tls-ca-file F       PAI_TLS_CA_FILE     the CA that clients trust (pai kubeconfig); default:
+                                                the last certificate in --tls-cert-file
 `;
 
 export function loadServeConfig(argv: string[], env: Record<string, string | undefined> = process.env): ServeConfig | "help" {
@@ -190,6 +218,7 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   });
 
   const manifests = pick("manifests", "PAI_MANIFESTS");
+  const tls = loadTlsConfig(flags, env);
   return {
     port,
     host: pick("host", "PAI_HOST") ?? "0.0.0.0",
@@ -210,5 +239,40 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     callbackBackoffMs,
     sessionRetentionMs,
     retentionIntervalMs,
+    tls,
   };
+}
+
+function loadTlsConfig(flags: Record<string, string | boolean | string[] | undefined>, env: Record<string, string | undefined>): TlsConfig | undefined {
+  const pick = (flag: string, envName: string) => (flags[flag] as string | undefined) ?? (env[envName] || undefined);
+  const certFile = pick("tls-cert-file", "PAI_TLS_CERT_FILE");
+  const keyFile = pick("tls-private-key-file", "PAI_TLS_PRIVATE_KEY_FILE");
+  const caFile = pick("tls-ca-file", "PAI_TLS_CA_FILE");
+  const sanTexts = (flags["tls-san"] as string[] | undefined) ?? (env.PAI_TLS_SAN ? [env.PAI_TLS_SAN] : []);
+  const extraNames = sanTexts.flatMap((t) => t.split(",")).map((n) => n.trim().toLowerCase()).filter(Boolean);
+  let enabled = flags.tls as boolean | undefined;
+  if (enabled === undefined && env.PAI_TLS) {
+    if (!/^(1|true|yes|0|false|no)$/i.test(env.PAI_TLS)) throw new UsageError(`PAI_TLS must be true or false (got "${env.PAI_TLS}")`);
+    enabled = /^(1|true|yes)$/i.test(env.PAI_TLS);
+  }
+
+  if (!!certFile !== !!keyFile)
+    throw new UsageError(`--tls-cert-file and --tls-private-key-file go together (PAI_TLS_CERT_FILE, PAI_TLS_PRIVATE_KEY_FILE): ${certFile ? "--tls-private-key-file" : "--tls-cert-file"} is missing`);
+  if (certFile && keyFile) {
+    if (extraNames.length) throw new UsageError("--tls-san adds names to the certificate pai makes (--tls); a certificate from --tls-cert-file has the names it was made with");
+    try {
+      return { source: "files", certFile: resolve(certFile), keyFile: resolve(keyFile), caFile: caFile && resolve(caFile), material: loadTlsFiles({ certFile: resolve(certFile), keyFile: resolve(keyFile), caFile: caFile && resolve(caFile) }) };
+    } catch (err) {
+      if (err instanceof TlsError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
+  if (caFile) throw new UsageError("--tls-ca-file names the CA of --tls-cert-file; pass it with --tls-cert-file and --tls-private-key-file");
+  if (!enabled) {
+    if (extraNames.length) throw new UsageError("--tls-san adds names to the certificate of --tls: pass --tls too (PAI_TLS=true)");
+    return undefined;
+  }
+  const bad = extraNames.map(sanProblem).filter(Boolean);
+  if (bad.length) throw new UsageError(`--tls-san: ${bad.join("; ")}`);
+  return { source: "generated", extraNames };
 }

@@ -12,11 +12,21 @@ export interface FieldProblem {
   column?: number;
 }
 
+/** What a Kubernetes `Status` says about the object an error is about (kubectl prints from it). */
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  /** The resource (`agents`) for most reasons, the kind (`Agent`) for Invalid, as Kubernetes fills it. */
+  kind?: string;
+}
+
 export class DomainError extends Error {
   readonly status: number = 500;
   readonly reason: string = "InternalError";
   /** Extra response headers, e.g. Retry-After. */
   headers?: Record<string, string>;
+  /** The object this error is about, for the Status's `details`. */
+  details?: StatusDetails;
   constructor(message: string, readonly cause?: unknown) {
     super(message);
   }
@@ -30,6 +40,17 @@ export class NotFoundError extends DomainError {
 export class ConflictError extends DomainError {
   override readonly status = 409;
   override readonly reason = "AlreadyExists";
+}
+
+/** A write whose resourceVersion (or other precondition) no longer matches the object: read it again. */
+export class StaleError extends DomainError {
+  override readonly status = 409;
+  override readonly reason = "Conflict";
+}
+
+export class MethodNotAllowedError extends DomainError {
+  override readonly status = 405;
+  override readonly reason = "MethodNotAllowed";
 }
 
 /** A watch from a resourceVersion the store no longer has: list again, then watch from the list's. */

@@ -28,6 +28,7 @@ export function createSecretService(deps: { store: Store; topics: Pick<Topics, "
     type?: string;
     data: Record<string, string>;
     labels?: Record<string, string> | null;
+    annotations?: Record<string, string> | null;
     ownerUid?: string | null;
   }): { secret: SecretRow; created: boolean } {
     const existing = store.secrets.get(input.namespace, input.name);
@@ -37,6 +38,7 @@ export function createSecretService(deps: { store: Store; topics: Pick<Topics, "
       uid: existing?.uid ?? uuid(),
       type: input.type ?? OPAQUE_SECRET_TYPE,
       labels: input.labels ?? null,
+      annotations: input.annotations ?? null,
       data: input.data,
       ownerUid: input.ownerUid ?? null,
       createdAt: existing?.createdAt ?? new Date().toISOString(),

@@ -273,6 +273,8 @@ export function createSessionService(deps: SessionServiceDeps) {
     get,
     find: (namespace: string, name: string) => store.sessions.get(namespace, name),
     list: (namespace?: string, limit = 100) => store.sessions.list(namespace, limit),
+    /** A page of a list, newest first, with each session's position (pass the last one as `before` for the next page). */
+    page: (namespace: string | undefined, limit: number, before?: number) => store.sessions.page(namespace, limit, before),
     /** Sessions Running in the store (at start-up: those a previous server left behind). */
     running: () => store.sessions.running(),
     events: (namespace: string, name: string, opts?: { after?: number; limit?: number; type?: string }) => store.sessions.events(namespace, name, opts),

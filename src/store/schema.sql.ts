@@ -34,6 +34,8 @@ export const secrets = sqliteTable(
     type: text("type").notNull(),
     resourceVersion: integer("resource_version").notNull(),
     labels: text("labels", { mode: "json" }).$type<Record<string, string>>(),
+    /** Kept as given (kubectl apply keeps its last-applied-configuration here). */
+    annotations: text("annotations", { mode: "json" }).$type<Record<string, string>>(),
     /** Plain values by key (the API shows them base64-encoded, as Kubernetes does). */
     data: text("data", { mode: "json" }).notNull().$type<Record<string, string>>(),
     /** uid of the Agent that owns this secret; deleting the agent deletes it. */

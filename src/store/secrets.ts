@@ -36,7 +36,7 @@ export function createSecretRepo(db: Db, revisions: RevisionRepo) {
           .values({ ...row, resourceVersion: rev })
           .onConflictDoUpdate({
             target: [secrets.namespace, secrets.name],
-            set: { uid: row.uid, type: row.type, labels: row.labels, data: row.data, ownerUid: row.ownerUid, createdAt: row.createdAt, resourceVersion: rev },
+            set: { uid: row.uid, type: row.type, labels: row.labels, annotations: row.annotations, data: row.data, ownerUid: row.ownerUid, createdAt: row.createdAt, resourceVersion: rev },
           })
           .run();
         return byKey().get({ namespace: row.namespace, name: row.name });

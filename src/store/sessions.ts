@@ -2,7 +2,7 @@
  * Session rows and their events. The supervisor writes through a small group-commit writer so
  * that many concurrent sessions share one transaction per tick; reads use prepared statements.
  */
-import { and, asc, desc, eq, gt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { Db } from "./db";
 import { lazy } from "../lib/lazy";
 import { sessionEvents, sessions, webhookDeliveries } from "./schema.sql";
@@ -141,6 +141,15 @@ export function createSessionRepo(db: Db) {
   const maxSeqIn = q<{ seq: number | null }>(`SELECT max(seq) AS seq FROM sessions INDEXED BY sessions_namespace_seq_idx WHERE namespace = ?1`);
   const newestIn = lazy(() =>
     db.select().from(sessions).where(eq(sessions.namespace, sql.placeholder("namespace"))).orderBy(desc(sessions.seq)).limit(sql.placeholder("limit")).prepare()
+  );
+  const olderIn = lazy(() =>
+    db
+      .select()
+      .from(sessions)
+      .where(and(eq(sessions.namespace, sql.placeholder("namespace")), lt(sessions.seq, sql.placeholder("before"))))
+      .orderBy(desc(sessions.seq))
+      .limit(sql.placeholder("limit"))
+      .prepare()
   );
   const runningRows = lazy(() =>
     db.select().from(sessions).where(sql`phase = 'Running'`).orderBy(asc(sessions.seq)).prepare()
@@ -283,6 +292,11 @@ export function createSessionRepo(db: Db) {
     list(namespace: string | undefined, limit: number): Session[] {
       const rows = (namespace ? [namespace] : namespaces()).flatMap((ns) => newestIn().all({ namespace: ns, limit }));
       return rows.sort((a, b) => b.seq - a.seq).slice(0, limit).map(rowToSession);
+    },
+    /** A page of a list: up to `limit` sessions older than seq `before` (default: the newest), newest first, each with its seq (the next page's `before`). */
+    page(namespace: string | undefined, limit: number, before = Number.MAX_SAFE_INTEGER): { session: Session; seq: number }[] {
+      const rows = (namespace ? [namespace] : namespaces()).flatMap((ns) => olderIn().all({ namespace: ns, before, limit }));
+      return rows.sort((a, b) => b.seq - a.seq).slice(0, limit).map((r) => ({ session: rowToSession(r), seq: r.seq }));
     },
   };
 }

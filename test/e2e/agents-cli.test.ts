@@ -122,7 +122,7 @@ describe("webhook trigger removed and added back", () => {
     await eventually(async () => (await server.cli(["get", "agent-def", "my-agent"])).stdout.includes("Webhook URL <none>"), 5000, "URL removed");
     const secret = await server.cli(["get", "secret", "pai-webhook-my-agent"]);
     expect(secret.code).toBe(1);
-    expect(secret.stderr).toContain('secret "pai-webhook-my-agent" not found');
+    expect(secret.stderr).toContain('secrets "pai-webhook-my-agent" not found');
     expect(await ping(before.url)).toBe(404);
     const yaml = parse((await server.cli(["get", "agent-def", "my-agent", "-o", "yaml"])).stdout);
     expect(yaml.metadata.generation).toBe(2);
@@ -144,7 +144,7 @@ describe("pai delete agent-def", () => {
     expect(r).toMatchObject({ code: 0, stdout: 'agent-def "my-agent" deleted\n' });
     const get = await server.cli(["get", "agent-def", "my-agent"]);
     expect(get.code).toBe(1);
-    expect(get.stderr).toContain('agent "my-agent" not found in namespace "default"');
+    expect(get.stderr).toContain('agents.pai.io "my-agent" not found');
     expect((await server.cli(["get", "secret", "pai-webhook-my-agent"])).code).toBe(1);
     expect(await ping(url)).toBe(404);
   });
@@ -152,7 +152,7 @@ describe("pai delete agent-def", () => {
   test("deleting an agent that does not exist fails with a message", async () => {
     const r = await server.cli(["delete", "agent-def", "nope"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('error: agent "nope" not found in namespace "default"\n');
+    expect(r.stderr).toBe('error: agents.pai.io "nope" not found\n');
   });
 });
 

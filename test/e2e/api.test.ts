@@ -59,7 +59,7 @@ describe("bad input gets a 4xx that says what to fix", () => {
     { name: "namespace in body differs from URL", method: "PUT", path: `${AGENTS}/a`, body: JSON.stringify(agent("a", {}, { namespace: "other" })), status: 400, message: /metadata.namespace "other" does not match/ },
     { name: "bad namespace", method: "GET", path: "/apis/pai.io/v1/namespaces/Bad.NS/agents", status: 400, message: /invalid namespace name/ },
     { name: "body is a list", method: "PUT", path: `${AGENTS}/a`, body: "[1,2]", status: 422, message: /expected an Agent object, got a list/ },
-    { name: "unknown agent", method: "GET", path: `${AGENTS}/ghost`, status: 404, message: /agent "ghost" not found in namespace "default"/ },
+    { name: "unknown agent", method: "GET", path: `${AGENTS}/ghost`, status: 404, message: /^agents\.pai\.io "ghost" not found$/ },
     { name: "unknown route", method: "GET", path: "/apis/pai.io/v1/nothing", status: 404, message: /no route for GET/ },
     { name: "invalid YAML body", method: "PUT", path: `${AGENTS}/a`, body: "metadata: [x\n", contentType: "application/yaml", status: 400, message: /invalid YAML at line \d+/ },
     { name: "secret with bad base64", method: "PUT", path: "/api/v1/namespaces/default/secrets/s", body: JSON.stringify({ data: { k: "%%%" } }), status: 400, message: /data.k: value is not valid base64/ },
@@ -97,7 +97,7 @@ describe("agents over the API", () => {
     expect((await server.api(AGENTS, { method: "POST", json: agent("posted") })).status).toBe(201);
     const again = await server.api(AGENTS, { method: "POST", json: agent("posted") });
     expect(again.status).toBe(409);
-    expect(((await again.json()) as { message: string }).message).toBe('agent "posted" already exists in namespace "default"');
+    expect(((await again.json()) as { message: string }).message).toBe('agents.pai.io "posted" already exists');
   });
 
   test("a YAML body is accepted", async () => {
@@ -141,7 +141,9 @@ describe("health and docs", () => {
       "/readyz",
     ])
       expect(Object.keys(doc.paths)).toContain(p);
-    expect(JSON.stringify(doc.paths["/apis/pai.io/v1/namespaces/{namespace}/agents/{name}"]!.put!.requestBody)).toContain("linearSignatureSecret");
+    // The body is the AgentManifest component, whose spec is the AgentSpec component.
+    expect(JSON.stringify(doc.paths["/apis/pai.io/v1/namespaces/{namespace}/agents/{name}"]!.put!.requestBody)).toContain("#/components/schemas/AgentManifest");
+    expect(JSON.stringify((doc as unknown as { components: { schemas: Record<string, unknown> } }).components.schemas.AgentSpec)).toContain("linearSignatureSecret");
     expect(Object.keys(doc.paths).some((p) => p.startsWith("/openapi/assets"))).toBe(false);
   });
 

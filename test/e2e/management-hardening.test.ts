@@ -167,7 +167,7 @@ describe("creating a secret that exists", () => {
     expect((await create("made", undefined)).status).toBe(201);
     const again = await status(await server.api(SECRETS, { method: "POST", json: { metadata: { name: "made" }, stringData: { k: "v2" } } }));
     expect(again).toMatchObject({ status: 409, reason: "AlreadyExists" });
-    expect(again.message).toContain('secret "made" already exists in namespace "default"');
+    expect(again.message).toContain('secrets "made" already exists');
     expect(again.message).toContain("--overwrite");
     const kept = (await (await server.api(`${SECRETS}/made`)).json()) as { data: Record<string, string> };
     expect(Buffer.from(kept.data.k!, "base64").toString()).toBe("v1");
@@ -186,7 +186,7 @@ describe("creating a secret that exists", () => {
     const second = await server.cli(["create", "secret", "cli-secret", "--from-literal", "k=two"]);
     expect(second.code).toBe(1);
     expect(second.stdout).toBe("");
-    expect(second.stderr).toContain('secret "cli-secret" already exists in namespace "default"');
+    expect(second.stderr).toContain('secrets "cli-secret" already exists');
     expect(second.stderr).toContain("--overwrite");
     const value = async () => {
       const s = JSON.parse((await server.cli(["get", "secret", "cli-secret", "-o", "json"])).stdout) as { data: Record<string, string> };

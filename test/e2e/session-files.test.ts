@@ -327,7 +327,9 @@ describe("the OpenAPI document", () => {
     const doc = (await (await fetch(`${server.url}/openapi/json`)).json()) as { paths: Record<string, Record<string, any>> };
     const list = doc.paths["/agents/{session}/files"]!.get;
     expect(list.tags).toEqual(["Sessions"]);
-    expect(Object.keys(list.responses["200"].content["application/json"].schema.properties).sort()).toEqual(["files", "namespace", "session", "truncated"]);
+    // The route's own response schema, as a component.
+    expect(list.responses["200"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/SessionFileList" });
+    expect(Object.keys((doc as any).components.schemas.SessionFileList.properties).sort()).toEqual(["files", "namespace", "session", "truncated"]);
     const download = doc.paths["/agents/{session}/files/{path}"]!.get;
     expect(download.parameters.map((p: { name: string }) => p.name)).toEqual(["session", "path", "namespace"]);
     expect(Object.keys(download.responses["200"].content)).toEqual(["application/octet-stream"]);

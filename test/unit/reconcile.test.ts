@@ -38,6 +38,7 @@ function makeSecret(overrides: Partial<SecretRow> = {}): SecretRow {
     type: WEBHOOK_SECRET_TYPE,
     resourceVersion: 1,
     labels: { "pai.io/agent": "my-agent" },
+    annotations: null,
     data: { token: OLD_TOKEN, callbackSecret: "whsec_c2VjcmV0" },
     ownerUid: UID,
     createdAt: T0,

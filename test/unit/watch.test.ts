@@ -164,7 +164,7 @@ describe("the watch stream", () => {
       buf += new TextDecoder().decode(value);
       let nl: number;
       while ((nl = buf.indexOf("\n")) >= 0) {
-        out.push(JSON.parse(buf.slice(0, nl)));
+        if (nl > 0) out.push(JSON.parse(buf.slice(0, nl))); // a blank line only opens the stream
         buf = buf.slice(nl + 1);
       }
     }
@@ -194,13 +194,22 @@ describe("the watch stream", () => {
     await reader.cancel();
   });
 
+  test("with nothing to send yet, a blank line opens the stream (so the headers go out at once)", async () => {
+    const res = watchResponse(core.watch, new Request("http://x/"), { watch: "true", timeoutSeconds: "1" }, route());
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toBe("\n");
+    await reader.cancel();
+  });
+
   test("a client that hangs up ends the watch: nothing is sent to it any more", async () => {
     const abort = new AbortController();
     const res = watchResponse(core.watch, new Request("http://x/", { signal: abort.signal }), { watch: "true" }, route());
     abort.abort();
     core.agents.apply(input("late"), "api");
+    // Only the blank line that opened the stream: no event after the hang-up.
     const text = await res.text();
-    expect(text).toBe("");
+    expect(text).toBe("\n");
   });
 
   test("an expired version and a malformed one are refused before any byte is sent", () => {
