@@ -9,9 +9,11 @@
  *
  * The server's connection keeps a high automatic-checkpoint threshold as a backstop: if the thread
  * cannot keep up, or cannot be started at all, SQLite checkpoints on the writer as it always did,
- * only later. `journal_size_limit` truncates a WAL that a burst made large once it is reused.
+ * only later. `journal_size_limit` truncates a WAL that a burst made large once it is reused. The
+ * store starts the thread lazily (`lazyCheckpointer`), once writes make the WAL grow.
  */
 import type { Database } from "bun:sqlite";
+import { statSync } from "node:fs";
 
 /** The server connection's own checkpoint threshold, in pages (4 KiB each): a backstop only. */
 export const BACKSTOP_PAGES = 16_384;
@@ -140,6 +142,46 @@ export function startCheckpointer(sqlite: Database, file: string, options: Parti
       Atomics.wait(state, 1, 0, 2000);
       worker.terminate();
       URL.revokeObjectURL(url);
+    },
+  };
+}
+
+/** The WAL size at which a lazy checkpointer starts its thread (SQLite's own default checkpoints at ~4 MB). */
+export const START_AT_BYTES = 2 * 1024 * 1024;
+
+export interface LazyCheckpointer extends Checkpointer {
+  /** Whether the thread runs (it starts once the WAL first reaches START_AT_BYTES). */
+  running(): boolean;
+}
+
+/**
+ * A checkpointer whose thread starts only when writes make the WAL grow (checked every `pollMs`):
+ * an idle server, or one that writes a little, keeps SQLite's own checkpoints and does not pay for
+ * a thread (a few MB); one under a burst of webhooks gets it within a poll.
+ */
+export function lazyCheckpointer(sqlite: Database, file: string, options: Partial<CheckpointerOptions> & { startAtBytes?: number; pollMs?: number } = {}): LazyCheckpointer {
+  const startAt = options.startAtBytes ?? START_AT_BYTES;
+  let inner: Checkpointer | null = null;
+  let closed = false;
+  const poll = setInterval(() => {
+    let size = 0;
+    try {
+      size = statSync(`${file}-wal`).size;
+    } catch {
+      return; // no WAL yet
+    }
+    if (size < startAt) return;
+    clearInterval(poll);
+    if (!closed) inner = startCheckpointer(sqlite, file, options);
+  }, options.pollMs ?? 1000);
+  (poll as unknown as { unref?: () => void }).unref?.();
+  return {
+    running: () => inner !== null,
+    stats: () => inner?.stats() ?? { runs: 0, walFrames: 0, backfilled: 0 },
+    close() {
+      closed = true;
+      clearInterval(poll);
+      inner?.close();
     },
   };
 }

@@ -14,7 +14,7 @@ import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { migrations } from "../../db/migrations/index";
 import * as schema from "./schema.sql";
 import { createLogger, type Logger } from "../lib/log";
-import { startCheckpointer, type Checkpointer } from "./checkpointer";
+import { lazyCheckpointer, WAL_SIZE_LIMIT, type LazyCheckpointer } from "./checkpointer";
 
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
 
@@ -26,8 +26,8 @@ export class DataDirPermissionError extends DataDirError {}
 export interface OpenedStore {
   db: Db;
   sqlite: Database;
-  /** The WAL checkpoint thread, or null when SQLite checkpoints on this connection (no Worker here). */
-  checkpointer: Checkpointer | null;
+  /** The WAL checkpoint thread, started once writes make the WAL grow (until then SQLite checkpoints on this connection). */
+  checkpointer: LazyCheckpointer;
   close(): void;
 }
 
@@ -94,13 +94,14 @@ export function openStore(dataDir: string, opts: { log?: Logger } = {}): OpenedS
   sqlite.exec("PRAGMA synchronous = NORMAL");
   const db = drizzle({ client: sqlite, schema }) as Db;
   migrate(db);
-  const checkpointer = startCheckpointer(sqlite, file);
+  sqlite.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
+  const checkpointer = lazyCheckpointer(sqlite, file);
   return {
     db,
     sqlite,
     checkpointer,
     close() {
-      checkpointer?.close();
+      checkpointer.close();
       // Strict close finalises the statements still prepared, so this connection really closes
       // (a lenient one stays open until they are garbage) and, as the last one, folds the WAL in.
       try {

@@ -22,7 +22,7 @@ export function createStore(dataDir: string) {
     revisions,
     tokens: createTokenRepo(db),
     sessions: createSessionRepo(db),
-    /** The WAL checkpoint thread (null: SQLite checkpoints on the server's connection). */
+    /** The WAL checkpoint thread (started once writes make the WAL grow). */
     checkpointer: opened.checkpointer,
     /** Runs `fn` in one IMMEDIATE transaction (nested calls join the outer one). */
     tx<T>(fn: () => T): T {

@@ -92,21 +92,32 @@ describe("checkpoint thread", () => {
     again.close();
   });
 
-  test("the store runs one: pai.db's WAL is removed on close and every row is there on reopen", () => {
+  test("the store starts its thread once writes make the WAL grow; until then SQLite checkpoints as usual", async () => {
     const dir = tmp();
     const opened = openStore(dir);
-    expect(opened.checkpointer).not.toBeNull();
-    expect((opened.sqlite.prepare("PRAGMA wal_autocheckpoint").get() as { wal_autocheckpoint: number }).wal_autocheckpoint).toBe(BACKSTOP_PAGES);
-    opened.sqlite.exec("CREATE TABLE scratch (v INTEGER)");
-    const insert = opened.sqlite.prepare("INSERT INTO scratch (v) VALUES (?)");
-    for (let i = 0; i < 200; i++) insert.run(i);
-    expect(existsSync(join(dir, "pai.db-wal"))).toBe(true);
-    opened.close();
+    const autocheckpoint = () => (opened.sqlite.prepare("PRAGMA wal_autocheckpoint").get() as { wal_autocheckpoint: number }).wal_autocheckpoint;
+    try {
+      opened.sqlite.exec("CREATE TABLE scratch (v BLOB)");
+      const insert = opened.sqlite.prepare("INSERT INTO scratch (v) VALUES (randomblob(4096))");
+      insert.run();
+      // Idle or nearly: no thread, SQLite's default threshold.
+      await Bun.sleep(1200);
+      expect(opened.checkpointer.running()).toBe(false);
+      expect(autocheckpoint()).toBe(1000);
+      // A burst: the WAL passes START_AT_BYTES, and within a poll the thread runs.
+      for (let i = 0; i < 800; i++) insert.run();
+      await until("the thread started", () => opened.checkpointer.running());
+      expect(autocheckpoint()).toBe(BACKSTOP_PAGES);
+      await until("the thread checkpointed", () => opened.checkpointer.stats().runs > 0);
+    } finally {
+      opened.close();
+    }
+    // A clean stop folds the WAL in, and every row is there on reopen.
     expect(existsSync(join(dir, "pai.db-wal"))).toBe(false);
     expect(statSync(join(dir, "pai.db")).size).toBeGreaterThan(0);
     const again = openStore(dir);
     try {
-      expect((again.sqlite.prepare("SELECT count(*) AS n FROM scratch").get() as { n: number }).n).toBe(200);
+      expect((again.sqlite.prepare("SELECT count(*) AS n FROM scratch").get() as { n: number }).n).toBe(801);
     } finally {
       again.close();
     }
