@@ -152,35 +152,41 @@ export const START_AT_BYTES = 2 * 1024 * 1024;
 export interface LazyCheckpointer extends Checkpointer {
   /** Whether the thread runs (it starts once the WAL first reaches START_AT_BYTES). */
   running(): boolean;
+  /** Tells it a transaction committed: every 64th commit it looks at the WAL's size. */
+  committed(): void;
 }
 
+/** Commits between two looks at the WAL's size. */
+const LOOK_EVERY = 64;
+
 /**
- * A checkpointer whose thread starts only when writes make the WAL grow (checked every `pollMs`):
- * an idle server, or one that writes a little, keeps SQLite's own checkpoints and does not pay for
- * a thread (a few MB); one under a burst of webhooks gets it within a poll.
+ * A checkpointer whose thread starts only when writes make the WAL grow (looked at every 64th
+ * commit, so a burst of webhooks starts it within a fraction of a second and an idle server never
+ * wakes up for it): a server that writes a little keeps SQLite's own checkpoints and does not pay
+ * for a thread (a few MB).
  */
-export function lazyCheckpointer(sqlite: Database, file: string, options: Partial<CheckpointerOptions> & { startAtBytes?: number; pollMs?: number } = {}): LazyCheckpointer {
+export function lazyCheckpointer(sqlite: Database, file: string, options: Partial<CheckpointerOptions> & { startAtBytes?: number } = {}): LazyCheckpointer {
   const startAt = options.startAtBytes ?? START_AT_BYTES;
   let inner: Checkpointer | null = null;
   let closed = false;
-  const poll = setInterval(() => {
-    let size = 0;
-    try {
-      size = statSync(`${file}-wal`).size;
-    } catch {
-      return; // no WAL yet
-    }
-    if (size < startAt) return;
-    clearInterval(poll);
-    if (!closed) inner = startCheckpointer(sqlite, file, options);
-  }, options.pollMs ?? 1000);
-  (poll as unknown as { unref?: () => void }).unref?.();
+  let commits = 0;
   return {
     running: () => inner !== null,
+    committed() {
+      if (inner || closed || ++commits % LOOK_EVERY !== 0) return;
+      let size = 0;
+      try {
+        size = statSync(`${file}-wal`).size;
+      } catch {
+        return; // no WAL yet
+      }
+      if (size >= startAt) inner = startCheckpointer(sqlite, file, options) ?? null;
+      // No Worker here: stop looking; SQLite's own checkpoints stay in charge.
+      if (!inner && size >= startAt) closed = true;
+    },
     stats: () => inner?.stats() ?? { runs: 0, walFrames: 0, backfilled: 0 },
     close() {
       closed = true;
-      clearInterval(poll);
       inner?.close();
     },
   };

@@ -38,6 +38,7 @@ export function createStore(dataDir: string) {
         throw err;
       }
       revisions.committed();
+      opened.checkpointer.committed();
       return result;
     },
     close: opened.close,

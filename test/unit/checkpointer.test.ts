@@ -92,21 +92,25 @@ describe("checkpoint thread", () => {
     again.close();
   });
 
-  test("the store starts its thread once writes make the WAL grow; until then SQLite checkpoints as usual", async () => {
+  test("the store starts its thread once commits make the WAL grow; until then SQLite checkpoints as usual", async () => {
     const dir = tmp();
     const opened = openStore(dir);
     const autocheckpoint = () => (opened.sqlite.prepare("PRAGMA wal_autocheckpoint").get() as { wal_autocheckpoint: number }).wal_autocheckpoint;
     try {
       opened.sqlite.exec("CREATE TABLE scratch (v BLOB)");
       const insert = opened.sqlite.prepare("INSERT INTO scratch (v) VALUES (randomblob(4096))");
-      insert.run();
-      // Idle or nearly: no thread, SQLite's default threshold.
-      await Bun.sleep(1200);
+      // The store calls committed() after each of its transactions; here each insert is one.
+      const commit = () => {
+        insert.run();
+        opened.checkpointer.committed();
+      };
+      for (let i = 0; i < 100; i++) commit();
+      // A little writing: no thread, SQLite's default threshold.
       expect(opened.checkpointer.running()).toBe(false);
       expect(autocheckpoint()).toBe(1000);
-      // A burst: the WAL passes START_AT_BYTES, and within a poll the thread runs.
-      for (let i = 0; i < 800; i++) insert.run();
-      await until("the thread started", () => opened.checkpointer.running());
+      // A burst: the WAL passes START_AT_BYTES, and at the next look the thread runs.
+      for (let i = 0; i < 700; i++) commit();
+      expect(opened.checkpointer.running()).toBe(true);
       expect(autocheckpoint()).toBe(BACKSTOP_PAGES);
       await until("the thread checkpointed", () => opened.checkpointer.stats().runs > 0);
     } finally {
@@ -117,7 +121,7 @@ describe("checkpoint thread", () => {
     expect(statSync(join(dir, "pai.db")).size).toBeGreaterThan(0);
     const again = openStore(dir);
     try {
-      expect((again.sqlite.prepare("SELECT count(*) AS n FROM scratch").get() as { n: number }).n).toBe(801);
+      expect((again.sqlite.prepare("SELECT count(*) AS n FROM scratch").get() as { n: number }).n).toBe(800);
     } finally {
       again.close();
     }
