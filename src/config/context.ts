@@ -6,10 +6,10 @@
  * it was pointed at, else ./.pai, else the newest server still running. Several servers on one
  * machine therefore do not hide each other, and a stopped one does not hide a running one.
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { writeFileAtomic } from "../lib/atomic-write";
 
 export interface Context {
   server: string;
@@ -88,18 +88,7 @@ function writeContexts(entries: ContextEntry[], env: Env) {
   for (const { dataDir, ...rest } of entries) body.servers[dataDir] = rest;
   // Written aside and renamed: a reader never sees half a file, and servers starting together
   // each replace the whole file rather than interleave their writes.
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
-    writeFileSync(tmp, JSON.stringify(body, null, 2) + "\n", { mode: 0o600, flag: "wx" });
-    renameSync(tmp, file);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Never created.
-    }
-    throw err;
-  }
+  writeFileAtomic(file, JSON.stringify(body, null, 2) + "\n", 0o600);
 }
 
 /**

@@ -6,10 +6,11 @@
  * (@peculiar/x509 over WebCrypto), loaded by import() only when a certificate has to be made: a
  * server without TLS, or one that reuses its files, never loads it (it costs ~70 ms to import).
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
 import { isIP } from "node:net";
 import { join } from "node:path";
+import { writeFileAtomic } from "./atomic-write";
 
 /** What Bun.serve needs, and what clients should trust (the kubeconfig's certificate-authority-data). */
 export interface TlsMaterial {
@@ -246,20 +247,7 @@ export async function issueServingCertificate(opts: { names: string[]; ca?: KeyP
 // ---- The data dir's CA and serving certificate ----
 
 /** Written aside and renamed: a crash never leaves half a file. */
-function writeAtomic(file: string, data: string, mode: number) {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
-    writeFileSync(tmp, data, { mode, flag: "wx" });
-    renameSync(tmp, file);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Never created.
-    }
-    throw err;
-  }
-}
+const writeAtomic = writeFileAtomic;
 
 export interface GeneratedTls extends TlsMaterial {
   /** What happened to the serving certificate, and why when it was made again. */
