@@ -22,6 +22,7 @@ import { createTopics } from "./service/topics";
 import { createWebhookService } from "./service/webhooks";
 import { createWatchService } from "./service/watch";
 import { createStore } from "./store";
+import { createNamespaceService } from "./service/namespaces";
 import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
@@ -47,6 +48,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   const secrets = createSecretService({ store, topics });
   const tokens = createTokenService({ store });
   const watch = createWatchService({ store });
+  const namespaces = createNamespaceService({ store });
   const sessions = createSessionService({ store, log, topics, maxPending: cfg.maxPending });
   const supervisor = createSupervisor({
     sessions,
@@ -90,6 +92,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     secrets,
     tokens,
     sessions,
+    namespaces,
     supervisor,
     webhooks,
     callbacks,

@@ -7,11 +7,13 @@
  * updates, PATCH takes merge, strategic merge (as merge), JSON patch and server-side apply; each
  * result is validated like a PUT, checked against a stale metadata.resourceVersion (409), and
  * honours dryRun and fieldValidation. A write that changes nothing leaves the object as it is.
+ * The status subresource (…/agents/{name}/status: GET, PUT, PATCH) writes the status only.
  */
 import { Elysia } from "elysia";
 import { Value } from "@sinclair/typebox/value";
 import { ValueErrorType } from "@sinclair/typebox/errors";
-import { AgentManifest, API_VERSION, validateAgent, type Agent, type AgentInput } from "../domain/agent";
+import { AgentManifest, AgentStatus, API_VERSION, Condition, pointerToField, validateAgent, type Agent, type AgentInput } from "../domain/agent";
+import { Type as T } from "@sinclair/typebox";
 import { BadRequestError, InvalidError } from "../domain/errors";
 import { deepEqual } from "../lib/json";
 import type { AgentService } from "../service/agents";
@@ -124,6 +126,17 @@ function applyConfiguration(current: Agent | undefined, config: unknown): unknow
   };
 }
 
+/**
+ * What the status subresource accepts: the Agent status, closed (an unknown field is answered as
+ * fieldValidation says), with a bounded list of conditions.
+ */
+const StatusWrite = T.Object(
+  { ...AgentStatus.properties, conditions: T.Optional(T.Array(T.Object(Condition.properties, { additionalProperties: false }), { maxItems: 32 })) },
+  { additionalProperties: false },
+);
+/** A status larger than this is refused: the controller's own is a few hundred bytes. */
+const MAX_STATUS_BYTES = 64 * 1024;
+
 export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; watch?: WatchService; maxBodyBytes?: number }) {
   const { agents, tokens } = deps;
   const maxBytes = deps.maxBodyBytes ?? 1024 * 1024;
@@ -185,6 +198,43 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
   }
 
   const admin = (request: Request) => requireAdmin(tokens, request.headers.get("authorization"));
+
+  /**
+   * The status subresource's write: only `status` of `next` is taken; spec and metadata in the body
+   * are ignored, as Kubernetes does for …/status. The resourceVersion moves (a revision, which
+   * watches see), the generation does not. The controller owns this status: its next reconcile of
+   * the agent (a spec change, a restart, its webhook secret changing) writes its own webhookUrl,
+   * observedGeneration and conditions again; what stays is what the controller does not write.
+   */
+  function saveStatus(next: unknown, current: StoredAgent, opts: WriteOptions, set: { headers: Record<string, string | number> }) {
+    const name = current.agent.metadata.name;
+    if (!isObject(next)) throw new BadRequestError("request body must be an Agent object (only its status is used)");
+    const meta = isObject(next.metadata) ? next.metadata : {};
+    if (meta.name !== undefined && meta.name !== name) throw new BadRequestError(`metadata.name ${shown(meta.name)} does not match the name in the URL ("${name}")`);
+    if (meta.namespace !== undefined && meta.namespace !== current.agent.metadata.namespace)
+      throw new BadRequestError(`metadata.namespace ${shown(meta.namespace)} does not match the namespace in the URL ("${current.agent.metadata.namespace}")`);
+    if (typeof meta.resourceVersion === "string" && meta.resourceVersion !== "" && meta.resourceVersion !== current.agent.metadata.resourceVersion) throw stale(AGENTS, name);
+    // A copy: unknown fields are dropped from it, and `next` may share objects with the cached agent.
+    const status = next.status === undefined || next.status === null ? {} : structuredClone(next.status);
+    if (!isObject(status)) throw invalid(AGENTS, name, [{ field: "status", message: `must be an object (got ${shown(status)})` }]);
+    const errors = [...Value.Errors(StatusWrite, status)];
+    const unknown = errors.filter((e) => e.type === ValueErrorType.ObjectAdditionalProperties).map((e) => e.path);
+    const fieldOf = (pointer: string) => `status${pointerToField(pointer) ? `.${pointerToField(pointer)}` : ""}`.replace(/\.\[/g, "[");
+    // Paths here are relative to status: the warnings name the whole field.
+    const warnings = dropUnknown(status, unknown, opts.fieldValidation).length ? unknown.map((p) => `unknown field "${fieldOf(p)}"`) : [];
+    const problems = (opts.fieldValidation === "Strict" ? errors : [...Value.Errors(StatusWrite, status)]).map((e) => ({
+      field: fieldOf(e.path),
+      message: e.type === ValueErrorType.ObjectAdditionalProperties ? "unknown field" : e.message,
+    }));
+    // One problem per field: TypeBox reports a missing string as both "required" and "not a string".
+    const perField = problems.filter((p, i) => problems.findIndex((q) => q.field === p.field) === i);
+    if (perField.length) throw invalid(AGENTS, name, perField.slice(0, 20));
+    if (JSON.stringify(status).length > MAX_STATUS_BYTES) throw invalid(AGENTS, name, [{ field: "status", message: `must be at most ${MAX_STATUS_BYTES} bytes as JSON` }]);
+    if (warnings.length) set.headers.warning = warningHeader(warnings);
+    if (opts.dryRun) return { ...current.agent, status };
+    agents.setStatus(current.agent.metadata.namespace, name, status as Agent["status"]);
+    return find(current.agent.metadata.namespace, name)?.agent ?? current.agent;
+  }
 
   return new Elysia({ name: "agents" })
     // Local to these routes: a global parser would also read webhook bodies, which must stay raw.
@@ -250,6 +300,50 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
         return save(next, namespace, name, current, opts, set);
       },
       { params: NamedParams, detail: { tags, summary: "Patch an agent (merge, JSON patch, strategic merge, server-side apply)", requestBody: patchBody } },
+    )
+    // The status subresource (the CRD declares it): reads the agent, writes only its status.
+    .get(
+      `${BASE}/namespaces/:namespace/agents/:name/status`,
+      ({ params, request }) => {
+        const found = find(checkLabel("namespace", params.namespace), params.name);
+        if (!found) throw notFound(AGENTS, params.name);
+        return objectBody(agentView, request, found.agent as unknown as KubeObject);
+      },
+      { params: NamedParams, detail: { tags, summary: "Read an agent through its status subresource" } },
+    )
+    .put(
+      `${BASE}/namespaces/:namespace/agents/:name/status`,
+      ({ params, body, request, set }) => {
+        const opts = writeOptions(request);
+        const current = find(checkLabel("namespace", params.namespace), params.name);
+        if (!current) throw notFound(AGENTS, params.name);
+        return saveStatus(body, current, opts, set);
+      },
+      {
+        params: NamedParams,
+        detail: { tags, summary: "Replace an agent's status (spec and metadata in the body are ignored); the controller rewrites its own conditions on its next reconcile", requestBody: agentBody },
+      },
+    )
+    .patch(
+      `${BASE}/namespaces/:namespace/agents/:name/status`,
+      ({ params, body, request, set }) => {
+        const type = patchTypeOf(request.headers.get("content-type"));
+        const opts = writeOptions(request);
+        const current = find(checkLabel("namespace", params.namespace), params.name);
+        if (!current) throw notFound(AGENTS, params.name);
+        if (type === "apply") {
+          if (!opts.fieldManager) throw new BadRequestError("PATCH requests with apply content type require a fieldManager");
+          if (!isObject(body)) throw new BadRequestError("a server-side apply body must be an object (an Agent with a status)");
+          // The configuration's status fields win over the current ones.
+          const given = body.status;
+          return saveStatus({ ...body, status: isObject(given) ? { ...current.agent.status, ...given } : (given ?? current.agent.status) }, current, opts, set);
+        }
+        if (type !== "json" && !isObject(body)) throw new BadRequestError(`a ${type} patch must be a JSON object`);
+        const next =
+          type === "json" ? patchedJson(current.agent, body) : type === "merge" ? mergePatch(current.agent, body) : strategicMergePatch(current.agent, body);
+        return saveStatus(next, current, opts, set);
+      },
+      { params: NamedParams, detail: { tags, summary: "Patch an agent's status (merge, JSON patch, strategic merge, server-side apply); only status changes", requestBody: patchBody } },
     )
     .delete(
       `${BASE}/namespaces/:namespace/agents/:name`,

@@ -18,6 +18,8 @@ import { discoveryRoutes } from "./kube/discovery";
 import { docsRoutes } from "./docs";
 import { healthRoutes } from "./health";
 import { secretRoutes } from "./secrets";
+import { namespaceRoutes } from "./namespaces";
+import type { NamespaceService } from "../service/namespaces";
 import { errorResponse } from "./status";
 import { PayloadTooLargeError } from "../domain/errors";
 import type { Metrics } from "../lib/metrics";
@@ -31,6 +33,8 @@ export interface ApiDeps {
   secrets: SecretService;
   tokens: TokenService;
   sessions: SessionService;
+  /** The namespaces things live in (GET /api/v1/namespaces). */
+  namespaces: NamespaceService;
   sessionFiles: SessionFileService;
   supervisor: Supervisor;
   webhooks: WebhookService;
@@ -67,6 +71,7 @@ export function createApi(deps: ApiDeps) {
     .use(discoveryRoutes(deps))
     .use(agentRoutes(deps))
     .use(secretRoutes(deps))
+    .use(namespaceRoutes(deps))
     .use(tokenRoutes(deps))
     .use(sessionRoutes(deps))
     .use(fileRoutes(deps));

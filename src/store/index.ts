@@ -5,6 +5,7 @@ import { createSecretRepo } from "./secrets";
 import { createTokenRepo } from "./tokens";
 import { createSessionRepo } from "./sessions";
 import { createRevisionRepo } from "./revisions";
+import { createNamespaceRepo } from "./namespaces";
 
 export function createStore(dataDir: string) {
   const opened = openStore(dataDir);
@@ -22,6 +23,8 @@ export function createStore(dataDir: string) {
     revisions,
     tokens: createTokenRepo(db),
     sessions: createSessionRepo(db),
+    /** The namespaces things live in (read-only: namespaces are not stored). */
+    namespaces: createNamespaceRepo(opened.sqlite),
     /** The WAL checkpoint thread (started once writes make the WAL grow). */
     checkpointer: opened.checkpointer,
     /** Runs `fn` in one IMMEDIATE transaction (nested calls join the outer one). */

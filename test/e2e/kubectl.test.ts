@@ -140,6 +140,23 @@ describe.skipIf(!HAVE_KUBECTL)("kubectl against pai serve", () => {
       expect(await fails(["patch", "agent", "ssa", "--type", "json", "-p", '[{"op":"test","path":"/spec/maxTurns","value":1}]'])).toContain("test failed");
     });
 
+    test("patch --subresource=status changes only the status: spec and generation stay", async () => {
+      const before = await ok(["get", "agent", "ssa", "-o", "jsonpath={.spec.maxTurns} {.metadata.generation} {.metadata.resourceVersion}"]);
+      const [turns, generation, rv] = before.split(" ");
+      const patch = JSON.stringify({
+        spec: { maxTurns: 1 },
+        status: { observedGeneration: 42, conditions: [{ type: "Checked", status: "True", reason: "Kubectl", message: "patched by kubectl", lastTransitionTime: "2025-01-01T00:00:00Z" }] },
+      });
+      const out = await ok(["patch", "agent", "ssa", "--subresource=status", "--type", "merge", "-p", patch, "-o", "jsonpath={.status.observedGeneration} {.status.conditions[0].type} {.spec.maxTurns} {.metadata.generation} {.metadata.resourceVersion}"]);
+      const [observed, type, turnsAfter, generationAfter, rvAfter] = out.split(" ");
+      expect([observed, type, turnsAfter, generationAfter]).toEqual(["42", "Checked", turns, generation]);
+      expect(Number(rvAfter)).toBeGreaterThan(Number(rv));
+      expect(await ok(["get", "agent", "ssa", "--subresource=status", "-o", "jsonpath={.status.observedGeneration}"])).toBe("42");
+      const bad = await fails(["patch", "agent", "ssa", "--subresource=status", "--type", "merge", "-p", '{"status":{"conditions":[{"type":"X","status":"Maybe"}]}}']);
+      expect(bad).toContain('The Agent "ssa" is invalid');
+      expect(bad).toContain("* status.conditions[0].status:");
+    });
+
     test("label and annotate (and label selection afterwards)", async () => {
       expect(await ok(["label", "agent", "ssa", "tier=gold"])).toBe("agent.pai.io/ssa labeled\n");
       expect(await ok(["annotate", "agent", "ssa", "owner=ops"])).toBe("agent.pai.io/ssa annotated\n");

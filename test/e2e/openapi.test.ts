@@ -177,7 +177,7 @@ describe("/openapi/json", () => {
 });
 
 describe("real answers fit the documented schemas (every object closed)", () => {
-  test("agents, secrets, sessions, events, tokens, Status, health", async () => {
+  test("agents, secrets, sessions, events, tokens, namespaces, Status, health", async () => {
     const get = async (path: string, init?: Parameters<TestServer["api"]>[1]) => {
       const res = await server.api(path, init);
       return { status: res.status, body: (await res.json()) as any };
@@ -227,6 +227,8 @@ describe("real answers fit the documented schemas (every object closed)", () => 
     fits(S.APIGroup, (await get("/apis/pai.io")).body);
     fits(S.APIResourceList, (await get("/api/v1")).body);
     fits(S.APIResourceList, (await get("/apis/pai.io/v1")).body);
+    fits(S.NamespaceList, (await get("/api/v1/namespaces")).body);
+    fits(S.Namespace, (await get("/api/v1/namespaces/default")).body);
   });
 });
 

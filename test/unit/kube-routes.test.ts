@@ -94,12 +94,16 @@ describe("discovery", () => {
       kind: "APIResourceList",
       apiVersion: "v1",
       groupVersion: "v1",
-      resources: [{ name: "secrets", singularName: "secret", namespaced: true, kind: "Secret", verbs: ["create", "delete", "get", "list", "patch", "update", "watch"] }],
+      resources: [
+        { name: "namespaces", singularName: "namespace", namespaced: false, kind: "Namespace", verbs: ["get", "list"], shortNames: ["ns"] },
+        { name: "secrets", singularName: "secret", namespaced: true, kind: "Secret", verbs: ["create", "delete", "get", "list", "patch", "update", "watch"] },
+      ],
     });
     const pai = (await call("GET", "/apis/pai.io/v1")).body as { groupVersion: string; resources: { name: string; kind: string; shortNames?: string[]; verbs: string[] }[] };
     expect(pai.groupVersion).toBe("pai.io/v1");
     expect(pai.resources.map((r) => [r.name, r.kind, r.shortNames ?? []])).toEqual([
       ["agents", "Agent", ["ag"]],
+      ["agents/status", "Agent", []],
       ["sessions", "Session", ["sess"]],
       ["accesstokens", "PaiAccessToken", []],
     ]);

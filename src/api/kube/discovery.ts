@@ -8,7 +8,7 @@
 import { Elysia } from "elysia";
 import type { TokenService } from "../../service/tokens";
 import { requirePrincipal } from "../auth";
-import { ACCESS_TOKENS, AGENTS, PAI_GROUP, SECRETS, SESSIONS, type KubeResource } from "./resources";
+import { ACCESS_TOKENS, AGENTS, NAMESPACES, PAI_GROUP, SECRETS, SESSIONS, type KubeResource } from "./resources";
 
 /** The Kubernetes API version whose conventions pai follows (kubectl warns beyond one minor of skew). */
 export const KUBE_MAJOR = "1";
@@ -38,7 +38,7 @@ function resourceEntry(r: KubeResource) {
   return {
     name: r.plural,
     singularName: r.singular,
-    namespaced: true,
+    namespaced: r.namespaced,
     kind: r.kind,
     verbs: r.verbs,
     ...(r.shortNames ? { shortNames: r.shortNames } : {}),
@@ -52,8 +52,15 @@ const groupEntry = {
   preferredVersion: { groupVersion: GROUP_VERSION, version: "v1" },
 };
 
-export const coreResources = () => ({ kind: "APIResourceList", apiVersion: "v1", groupVersion: "v1", resources: [resourceEntry(SECRETS)] });
-export const paiResources = () => ({ kind: "APIResourceList", apiVersion: "v1", groupVersion: GROUP_VERSION, resources: [AGENTS, SESSIONS, ACCESS_TOKENS].map(resourceEntry) });
+export const coreResources = () => ({ kind: "APIResourceList", apiVersion: "v1", groupVersion: "v1", resources: [NAMESPACES, SECRETS].map(resourceEntry) });
+/** The agents' status subresource (kubectl patch --subresource=status looks for it here). */
+const agentStatusEntry = { name: `${AGENTS.plural}/status`, singularName: "", namespaced: true, kind: AGENTS.kind, verbs: ["get", "patch", "update"] };
+export const paiResources = () => ({
+  kind: "APIResourceList",
+  apiVersion: "v1",
+  groupVersion: GROUP_VERSION,
+  resources: [resourceEntry(AGENTS), agentStatusEntry, ...[SESSIONS, ACCESS_TOKENS].map(resourceEntry)],
+});
 
 export function discoveryRoutes(deps: { tokens: TokenService; version: string }) {
   const { tokens } = deps;
@@ -79,8 +86,8 @@ export function discoveryRoutes(deps: { tokens: TokenService; version: string })
     .get(`/apis/${PAI_GROUP}`, () => ({ kind: "APIGroup", apiVersion: "v1", ...groupEntry }), {
       detail: { tags: ["Kubernetes discovery"], summary: "The pai.io API group (APIGroup)" },
     })
-    .get("/api/v1", coreResources, { detail: { tags: ["Kubernetes discovery"], summary: "Core resources served (APIResourceList): secrets" } })
+    .get("/api/v1", coreResources, { detail: { tags: ["Kubernetes discovery"], summary: "Core resources served (APIResourceList): namespaces (read-only), secrets" } })
     .get(`/apis/${GROUP_VERSION}`, paiResources, {
-      detail: { tags: ["Kubernetes discovery"], summary: "pai.io/v1 resources (APIResourceList): agents, sessions, accesstokens" },
+      detail: { tags: ["Kubernetes discovery"], summary: "pai.io/v1 resources (APIResourceList): agents, agents/status, sessions, accesstokens" },
     });
 }

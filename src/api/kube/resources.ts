@@ -11,6 +11,8 @@ export interface KubeResource {
   plural: string;
   singular: string;
   kind: string;
+  /** false for cluster-wide resources (namespaces): no namespace in their URLs or names. */
+  namespaced: boolean;
   shortNames?: string[];
   categories?: string[];
   verbs: string[];
@@ -24,6 +26,7 @@ export const AGENTS: KubeResource = {
   plural: "agents",
   singular: "agent",
   kind: "Agent",
+  namespaced: true,
   shortNames: ["ag"],
   // `kubectl get pai` lists everything pai defines; `kubectl get all` shows the agents too.
   categories: ["pai", "all"],
@@ -36,6 +39,7 @@ export const SESSIONS: KubeResource = {
   plural: "sessions",
   singular: "session",
   kind: "Session",
+  namespaced: true,
   shortNames: ["sess"],
   categories: ["pai"],
   // Started with create (what `pai run` does); runs are not edited or deleted through the API.
@@ -48,6 +52,7 @@ export const ACCESS_TOKENS: KubeResource = {
   plural: "accesstokens",
   singular: "accesstoken",
   kind: "PaiAccessToken",
+  namespaced: true,
   verbs: ["create", "delete", "list"],
 };
 
@@ -57,7 +62,23 @@ export const SECRETS: KubeResource = {
   plural: "secrets",
   singular: "secret",
   kind: "Secret",
+  namespaced: true,
   verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
+};
+
+/**
+ * Read-only and derived: a namespace exists while something lives in it (and `default` always).
+ * Served so namespace pickers (k9s, Lens) and `kubectl get ns` work.
+ */
+export const NAMESPACES: KubeResource = {
+  group: "",
+  version: "v1",
+  plural: "namespaces",
+  singular: "namespace",
+  kind: "Namespace",
+  namespaced: false,
+  shortNames: ["ns"],
+  verbs: ["get", "list"],
 };
 
 export const apiVersionOf = (r: KubeResource) => (r.group ? `${r.group}/${r.version}` : r.version);

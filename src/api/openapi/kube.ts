@@ -108,6 +108,19 @@ function resourcePaths(r: KubeResource, routed: ReadonlySet<string>) {
 
   const paths: Record<string, Record<string, unknown>> = {};
   const all = `${base}/${r.plural}`;
+  if (!r.namespaced) {
+    // Cluster-wide (namespaces): the list and the objects sit right under the group-version.
+    // The route's parameter is `{namespace}`, as the namespaced routes under this path name it.
+    const clusterName = parameter("namespace", "path", { type: "string" }, `name of the ${r.kind}`);
+    if (r.verbs.includes("list") && has("GET", all))
+      paths[all] = { get: op("list", `list${word}${r.kind}`, `list objects of kind ${r.kind}`, { parameters: listQuery, responses: listAnswer }) };
+    if (r.verbs.includes("get") && has("GET", `${all}/{namespace}`))
+      paths[`${all}/{namespace}`] = {
+        parameters: [clusterName],
+        get: op("get", `read${word}${r.kind}`, `read the specified ${r.kind}`, { responses: { 200: { description: "OK", content: json(object) }, ...errors([401, 403, 404]) } }),
+      };
+    return paths;
+  }
   if (r.verbs.includes("list") && has("GET", all))
     paths[all] = {
       get: op("list", `list${word}${r.kind}ForAllNamespaces`, `list or watch objects of kind ${r.kind} in every namespace`, { parameters: listQuery, responses: listAnswer }),

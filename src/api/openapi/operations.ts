@@ -73,6 +73,13 @@ export const SESSION_LIST_QUERY: Record<string, TSchema> = {
   limit: T.Integer({ minimum: 0, description: "At most this many sessions (0 or none: 100); metadata.continue then reads the next page" }),
   continue: LIST_QUERY.continue!,
 };
+/** Namespaces are listed and selected, not watched. */
+export const NAMESPACE_LIST_QUERY: Record<string, TSchema> = {
+  labelSelector: LIST_QUERY.labelSelector!,
+  fieldSelector: T.String({ description: "Only namespaces whose fields match: metadata.name, status.phase" }),
+  limit: LIST_QUERY.limit!,
+  continue: LIST_QUERY.continue!,
+};
 export const WRITE_QUERY: Record<string, TSchema> = {
   fieldValidation,
   fieldManager: T.String({ description: "The name of the writer (server-side apply)" }),
@@ -174,6 +181,10 @@ export const OPERATIONS: Record<string, OperationInfo> = {
     body: { content: patch("Secret"), required: true },
   },
   [`DELETE ${SECRETS}/{name}`]: { operationId: "deleteSecret", ok: { 200: "Secret" }, errors: [400, 401, 403, 404, 409, 503], query: DELETE_QUERY, body: deleteBody },
+
+  // Namespaces (read-only, derived; src/api/namespaces.ts)
+  "GET /api/v1/namespaces": { operationId: "listNamespaces", ok: { 200: "NamespaceList" }, errors: [400, 401, 405], query: NAMESPACE_LIST_QUERY },
+  "GET /api/v1/namespaces/{namespace}": { operationId: "readNamespace", ok: { 200: "Namespace" }, errors: [401, 403, 404] },
 
   // Access tokens
   "POST /apis/pai.io/v1/namespaces/{namespace}/accesstokens": {

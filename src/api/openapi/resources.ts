@@ -5,8 +5,8 @@
  */
 import type { TSchema } from "@sinclair/typebox";
 import * as kube from "../kube/resources";
-import { LIST_QUERY, SESSION_LIST_QUERY, WRITE_QUERY } from "./operations";
-import { Agent, AgentList, PaiAccessToken, PaiAccessTokenList, Secret, SecretList, Session, SessionList } from "./schemas";
+import { LIST_QUERY, NAMESPACE_LIST_QUERY, SESSION_LIST_QUERY, WRITE_QUERY } from "./operations";
+import { Agent, AgentList, Namespace, NamespaceList, PaiAccessToken, PaiAccessTokenList, Secret, SecretList, Session, SessionList } from "./schemas";
 
 export interface KubeResource extends kube.KubeResource {
   listKind: string;
@@ -28,7 +28,9 @@ export const SESSIONS = withSchemas(kube.SESSIONS, { schema: Session, listSchema
 export const ACCESS_TOKENS = withSchemas(kube.ACCESS_TOKENS, { schema: PaiAccessToken, listSchema: PaiAccessTokenList, listQuery: {}, writeQuery: {} });
 export const SECRETS = withSchemas(kube.SECRETS, { schema: Secret, listSchema: SecretList, listQuery: LIST_QUERY, writeQuery: WRITE_QUERY });
 
-export const RESOURCES: readonly KubeResource[] = [AGENTS, SESSIONS, ACCESS_TOKENS, SECRETS];
+export const NAMESPACES = withSchemas(kube.NAMESPACES, { schema: Namespace, listSchema: NamespaceList, listQuery: NAMESPACE_LIST_QUERY, writeQuery: {} });
+
+export const RESOURCES: readonly KubeResource[] = [AGENTS, SESSIONS, ACCESS_TOKENS, SECRETS, NAMESPACES];
 
 /** The API path of a group-version: `api/v1` for the core group, `apis/<group>/<version>` otherwise. */
 export const groupVersionPath = (group: string, version: string) => (group ? `apis/${group}/${version}` : `api/${version}`);

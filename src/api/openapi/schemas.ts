@@ -137,6 +137,25 @@ export const SecretList = T.Object({
   items: T.Array(Secret),
 });
 
+/** Namespaces are derived (src/service/namespaces.ts): read-only, always Active. */
+export const Namespace = T.Object(
+  {
+    apiVersion: T.Literal("v1"),
+    kind: T.Literal("Namespace"),
+    metadata: ObjectMeta,
+    spec: T.Object({ finalizers: T.Array(T.String()) }),
+    status: T.Object({ phase: T.Literal("Active", { description: "Always Active: a namespace exists while something lives in it" }) }),
+  },
+  { description: "A namespace: one exists while an agent, secret, session or access token lives in it, and `default` always." },
+);
+
+export const NamespaceList = T.Object({
+  apiVersion: T.Literal("v1"),
+  kind: T.Literal("NamespaceList"),
+  metadata: ListMeta,
+  items: T.Array(Namespace),
+});
+
 const TokenCounts = T.Object({ inputTokens: T.Integer(), outputTokens: T.Integer() });
 
 export const SessionUsage = T.Object(
@@ -326,6 +345,8 @@ export const COMPONENTS: Record<string, TSchema> = {
   AgentStatus,
   Secret,
   SecretList,
+  Namespace,
+  NamespaceList,
   Session,
   SessionList,
   SessionUsage,
