@@ -309,5 +309,30 @@ describe.skipIf(!HAVE_KUBECTL)("kubectl against pai serve", () => {
         await proc.exited;
       }
     });
+
+    test("get agent X -w follows that one agent only (a watch with a field selector)", async () => {
+      const proc = await k.spawnKubectl(["get", "agent", "ssa", "-w", "--no-headers"]);
+      const reader = proc.stdout.getReader();
+      let seen = "";
+      const read = async (want: (s: string) => boolean) => {
+        while (!want(seen)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`kubectl -w ended; it printed:\n${seen}`);
+          seen += new TextDecoder().decode(value);
+        }
+      };
+      const rows = () => seen.split("\n").filter(Boolean);
+      try {
+        await read(() => rows().length === 1);
+        // Another agent changes first, then this one: only this one's change is printed.
+        await ok(["label", "agent", "my-agent", "followed=no", "--overwrite"]);
+        await ok(["label", "agent", "ssa", "followed=yes", "--overwrite"]);
+        await read(() => rows().length === 2);
+        expect(rows().map((l) => l.split(/\s+/)[0])).toEqual(["ssa", "ssa"]);
+      } finally {
+        proc.kill();
+        await proc.exited;
+      }
+    });
   });
 });
