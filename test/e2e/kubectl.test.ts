@@ -282,25 +282,33 @@ describe.skipIf(!HAVE_KUBECTL)("kubectl against pai serve", () => {
   });
 
   describe("watch", () => {
+    /** Reads a `kubectl -w` output as it comes: `read(want)` waits until the text so far satisfies `want`. */
+    const follow = (stdout: ReadableStream<Uint8Array>) => {
+      const reader = stdout.getReader();
+      let seen = "";
+      return {
+        text: () => seen,
+        async read(want: (s: string) => boolean) {
+          while (!want(seen)) {
+            const { value, done } = await reader.read();
+            if (done) throw new Error(`kubectl -w ended; it printed:\n${seen}`);
+            seen += new TextDecoder().decode(value);
+          }
+        },
+      };
+    };
+
     test("get agents -w prints a row when an agent changes", async () => {
       const proc = await k.spawnKubectl(["get", "agents", "-w", "--no-headers"]);
-      const reader = proc.stdout.getReader();
-      let seen = "";
-      const read = async (want: (s: string) => boolean) => {
-        while (!want(seen)) {
-          const { value, done } = await reader.read();
-          if (done) throw new Error(`kubectl -w ended; it printed:\n${seen}`);
-          seen += new TextDecoder().decode(value);
-        }
-      };
-      const rowsOf = (name: string) => seen.split("\n").filter((l) => l.startsWith(`${name} `)).length;
+      const { read, text } = follow(proc.stdout);
+      const rowsOf = (name: string) => text().split("\n").filter((l) => l.startsWith(`${name} `)).length;
       try {
         // First the agents as they are (ADDED), one row each.
         await read(() => ["my-agent", "ssa", "unknown"].every((n) => rowsOf(n) === 1));
         await ok(["label", "agent", "ssa", "watched=yes"]);
         // Then the change (MODIFIED): a second row for that agent.
         await read(() => rowsOf("ssa") === 2);
-        expect(seen.split("\n").filter((l) => l.startsWith("ssa ")).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([
+        expect(text().split("\n").filter((l) => l.startsWith("ssa ")).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([
           ["ssa", "pai/echo"],
           ["ssa", "pai/echo"],
         ]);
@@ -312,16 +320,8 @@ describe.skipIf(!HAVE_KUBECTL)("kubectl against pai serve", () => {
 
     test("get agent X -w follows that one agent only (a watch with a field selector)", async () => {
       const proc = await k.spawnKubectl(["get", "agent", "ssa", "-w", "--no-headers"]);
-      const reader = proc.stdout.getReader();
-      let seen = "";
-      const read = async (want: (s: string) => boolean) => {
-        while (!want(seen)) {
-          const { value, done } = await reader.read();
-          if (done) throw new Error(`kubectl -w ended; it printed:\n${seen}`);
-          seen += new TextDecoder().decode(value);
-        }
-      };
-      const rows = () => seen.split("\n").filter(Boolean);
+      const { read, text } = follow(proc.stdout);
+      const rows = () => text().split("\n").filter(Boolean);
       try {
         await read(() => rows().length === 1);
         // Another agent changes first, then this one: only this one's change is printed.
