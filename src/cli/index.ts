@@ -20,6 +20,7 @@ const FLAGS: FlagSpec = {
   wait: { short: "w", boolean: true },
   follow: { boolean: true },
   "certificate-authority": {},
+  url: {},
   help: { short: "h", boolean: true },
 };
 
@@ -48,6 +49,8 @@ Usage:
   pai kubeconfig [-n NS] [--certificate-authority FILE]
                                          print a kubeconfig for kubectl (needs pai serve --tls); with
                                          -n, a new token of namespace NS instead of the admin token
+  pai health [--url URL]                 exit 0 if the server's /readyz answers 200 within 2 s, else 1
+                                         (default URL http://127.0.0.1:$PAI_PORT/readyz, port 8080)
   pai version
 
 Flags:
@@ -71,6 +74,11 @@ export async function runCli(argv: string[], version: string): Promise<number> {
     if (verb === "version" || verb === "--version") {
       process.stdout.write(`pai ${version}\n`);
       return 0;
+    }
+    if (verb === "health") {
+      if (words.length) throw new CliError(`pai health takes no arguments (got "${words[0]}")`, 2);
+      const { health } = await import("./health");
+      return await health(flags.url as string | undefined);
     }
     const namespace = (flags.namespace as string | undefined) ?? DEFAULT_NAMESPACE;
     const nsProblem = dnsLabelProblem(namespace);
