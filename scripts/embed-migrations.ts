@@ -1,11 +1,18 @@
 /**
- * Writes db/migrations/index.ts: static imports of every migration in drizzle-kit's journal, so
- * `bun build --compile` embeds them in the binary. Run by `npm run db:generate` after drizzle-kit.
+ * Writes <dir>/index.ts: static imports of every migration in drizzle-kit's journal, so
+ * `bun build --compile` embeds them in the binary. Run by `npm run db:generate` after drizzle-kit,
+ * once per dialect: `db/migrations` (SQLite) by default, `--dir db/migrations-pg` for Postgres.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const dir = join(import.meta.dir, "..", "db", "migrations");
+const flag = process.argv.indexOf("--dir");
+const rel = flag >= 0 ? process.argv[flag + 1] : "db/migrations";
+if (!rel || !/^db\/migrations[\w-]*$/.test(rel)) {
+  console.error(`embed-migrations: --dir must name a folder under db/ like db/migrations-pg (got ${rel})`);
+  process.exit(2);
+}
+const dir = join(import.meta.dir, "..", rel);
 const journal = JSON.parse(readFileSync(join(dir, "meta", "_journal.json"), "utf8")) as {
   entries: { tag: string; when: number; breakpoints: boolean }[];
 };
@@ -19,4 +26,4 @@ const lines = [
   "",
 ];
 writeFileSync(join(dir, "index.ts"), lines.join("\n"));
-console.log(`db/migrations/index.ts: ${journal.entries.length} migration(s)`);
+console.log(`${rel}/index.ts: ${journal.entries.length} migration(s)`);
