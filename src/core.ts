@@ -125,8 +125,10 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       files?.stop();
       controller?.stop();
       await supervisor.stop();
-      callbacks.stop();
+      // Attempts on the way record their outcome, and what they recorded is committed, before the store closes.
+      await callbacks.stop();
       await retention.stop();
+      sessions.flush();
       store.close();
     },
   };

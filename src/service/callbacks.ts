@@ -38,6 +38,8 @@ export function createCallbackService(deps: CallbackDeps) {
   const { sessions, secrets, log } = deps;
   const backoff = deps.backoffMs ?? DEFAULT_BACKOFF_MS;
   const inFlight = new Set<Promise<void>>();
+  /** Attempts whose POST is on the way: a stop waits for them, so an answer received is recorded. */
+  const exchanges = new Set<Promise<unknown>>();
   let stopped = false;
 
   /** One POST: `delivered`, `refused` (retrying cannot help) or `retry`. */
@@ -84,7 +86,10 @@ export function createCallbackService(deps: CallbackDeps) {
     if (!url) return;
     const body = JSON.stringify(callbackBody(s));
     for (let n = 1; n <= backoff.length + 1 && !stopped; n++) {
-      const outcome = await attempt(s, url, body, n);
+      const exchange = attempt(s, url, body, n);
+      exchanges.add(exchange);
+      exchange.finally(() => exchanges.delete(exchange)).catch(() => {});
+      const outcome = await exchange;
       if (outcome !== "retry") {
         await sessions.setCallbackState(s, outcome === "delivered" ? CallbackState.Delivered : CallbackState.Failed);
         return;
@@ -110,8 +115,16 @@ export function createCallbackService(deps: CallbackDeps) {
     resume() {
       for (const s of sessions.pendingCallbacks()) enqueue(s);
     },
-    stop() {
+    /**
+     * No new attempt starts; resolves once the attempts on the way have recorded their outcome
+     * (at most `graceMs`), so a stop right after a receiver answered does not lose that answer.
+     */
+    async stop(graceMs = 2000) {
       stopped = true;
+      if (!exchanges.size) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.allSettled([...exchanges]), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
     },
     idle: () => Promise.allSettled([...inFlight]),
   };

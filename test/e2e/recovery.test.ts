@@ -102,12 +102,17 @@ describe("model keys", () => {
 });
 
 describe("callbacks across a restart", () => {
-  test("a callback still being retried when the server stops is delivered after it starts again", async () => {
+  test("a callback still being retried when the server stops is delivered after it starts again; an answer on the way at the stop is recorded", async () => {
     let calls = 0;
     const receiver = Bun.serve({
       port: 0,
       hostname: "127.0.0.1",
-      fetch: () => new Response(null, { status: ++calls === 1 ? 503 : 200 }),
+      // The first answer comes late, so the server is told to stop while that POST is on the way.
+      fetch: async () => {
+        const n = ++calls;
+        if (n === 1) await Bun.sleep(300);
+        return new Response(null, { status: n === 1 ? 503 : 200 });
+      },
     });
     try {
       const first = await startServer({ args: ["--allow-private-callbacks"], env: { PAI_CALLBACK_BACKOFF_MS: "60000" } });
