@@ -8,6 +8,7 @@
 import { accessSync, constants, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { within } from "./tools/paths";
 
 export interface SandboxOptions {
   /** The session's working folder: the only place a tool process may write (besides its private /tmp). */
@@ -72,8 +73,6 @@ function real(p: string): string | null {
   }
 }
 
-/** `p` is `dir` or inside it. */
-const within = (p: string, dir: string) => p === dir || p.startsWith(dir === "/" ? "/" : `${dir}/`);
 
 /**
  * The bwrap options that cover the real path `r`: an empty tmpfs over a folder, /dev/null over a

@@ -10,11 +10,28 @@ import { createNamespaceRepo } from "./namespaces";
 export function createStore(dataDir: string) {
   const opened = openStore(dataDir);
   const { db } = opened;
-  const revisions = createRevisionRepo(opened.sqlite);
   // Prepared once: group commit opens a transaction per event-loop tick under load.
   const begin = opened.sqlite.prepare("BEGIN IMMEDIATE");
   const commit = opened.sqlite.prepare("COMMIT");
   const rollback = opened.sqlite.prepare("ROLLBACK");
+  /** Runs `fn` in one IMMEDIATE transaction (nested calls join the outer one). */
+  function tx<T>(fn: () => T): T {
+    if (opened.sqlite.inTransaction) return fn();
+    begin.run();
+    let result: T;
+    try {
+      result = fn();
+      commit.run();
+    } catch (err) {
+      if (opened.sqlite.inTransaction) rollback.run();
+      revisions.rolledBack();
+      throw err;
+    }
+    revisions.committed();
+    opened.checkpointer.committed();
+    return result;
+  }
+  const revisions = createRevisionRepo(opened.sqlite, tx);
   return {
     db,
     agents: createAgentRepo(db, revisions),
@@ -27,23 +44,7 @@ export function createStore(dataDir: string) {
     namespaces: createNamespaceRepo(opened.sqlite),
     /** The WAL checkpoint thread (started once writes make the WAL grow). */
     checkpointer: opened.checkpointer,
-    /** Runs `fn` in one IMMEDIATE transaction (nested calls join the outer one). */
-    tx<T>(fn: () => T): T {
-      if (opened.sqlite.inTransaction) return fn();
-      begin.run();
-      let result: T;
-      try {
-        result = fn();
-        commit.run();
-      } catch (err) {
-        if (opened.sqlite.inTransaction) rollback.run();
-        revisions.rolledBack();
-        throw err;
-      }
-      revisions.committed();
-      opened.checkpointer.committed();
-      return result;
-    },
+    tx,
     close: opened.close,
   };
 }

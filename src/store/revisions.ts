@@ -43,7 +43,11 @@ const toRevision = (r: Row): Revision => ({
   object: r.object === null ? null : JSON.parse(r.object),
 });
 
-export function createRevisionRepo(sqlite: Database, opts: { keep?: number } = {}) {
+/**
+ * `tx` is the store's transaction (store/index.ts): it joins an open transaction, and calls
+ * `committed()` or `rolledBack()` here when its own one ends.
+ */
+export function createRevisionRepo(sqlite: Database, tx: <T>(fn: () => T) => T, opts: { keep?: number } = {}) {
   const keep = opts.keep ?? DEFAULT_KEEP_REVISIONS;
   const insert = lazy(() => sqlite.prepare<{ rev: number }, [string, string, string, string, string | null]>(
     "INSERT INTO revisions (kind, namespace, name, type, object) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING rev",
@@ -72,26 +76,14 @@ export function createRevisionRepo(sqlite: Database, opts: { keep?: number } = {
      * transaction (the caller's, or its own); returns the revision.
      */
     record(kind: RevisionKind, namespace: string, name: string, type: RevisionType, write: (rev: number) => unknown): number {
-      const own = !sqlite.inTransaction;
-      if (own) sqlite.exec("BEGIN IMMEDIATE");
-      let r: Revision;
-      try {
+      return tx(() => {
         const { rev } = insert().get(kind, namespace, name, type, null)!;
         const object = write(rev) ?? null;
         if (object !== null) setObject().run(JSON.stringify(object), rev);
-        r = { rev, kind, namespace, name, type, object };
-        pending.push(r);
+        pending.push({ rev, kind, namespace, name, type, object });
         if (++appends % COMPACT_EVERY === 0) compact().run(rev - keep);
-        if (own) sqlite.exec("COMMIT");
-      } catch (err) {
-        if (own) {
-          if (sqlite.inTransaction) sqlite.exec("ROLLBACK");
-          pending = [];
-        }
-        throw err;
-      }
-      if (own) this.committed();
-      return r.rev;
+        return rev;
+      });
     },
     /** Call after the transaction committed: announces what it appended. */
     committed() {

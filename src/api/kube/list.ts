@@ -4,6 +4,7 @@
  * asks. Also the same choice for one object (kubectl asks for a Table for `get agent x` too).
  */
 import { BadRequestError } from "../../domain/errors";
+import { parseResourceVersion } from "../../service/watch";
 import { openContinue, sealContinue, type ContinuePosition } from "./continue";
 import { apiVersionOf, type KubeResource } from "./resources";
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from "./selectors";
@@ -45,8 +46,7 @@ export function listOptions(request: Request, view: View, namespace: string | un
   const q = new URL(request.url).searchParams;
   const limitText = q.get("limit") ?? "";
   if (limitText !== "" && !/^\d{1,9}$/.test(limitText)) throw new BadRequestError(`limit must be a whole number (got "${limitText.slice(0, 20)}")`);
-  const rv = q.get("resourceVersion") ?? "";
-  if (rv !== "" && !/^\d{1,15}$/.test(rv)) throw new BadRequestError(`resourceVersion "${rv.slice(0, 40)}" is not a resource version this server made (a whole number)`);
+  parseResourceVersion(q.get("resourceVersion") ?? undefined);
   const match = q.get("resourceVersionMatch") ?? "";
   if (match !== "" && match !== "NotOlderThan" && match !== "Exact") throw new BadRequestError(`resourceVersionMatch must be NotOlderThan or Exact (got "${match.slice(0, 40)}")`);
   const list = `${view.resource.plural}/${namespace ?? ""}`;

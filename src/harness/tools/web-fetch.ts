@@ -167,13 +167,7 @@ async function readCapped(res: Response, max: number): Promise<{ bytes: Uint8Arr
     chunks.push(value);
     size += value.byteLength;
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.byteLength;
-  }
-  return { bytes, cut };
+  return { bytes: Buffer.concat(chunks, size), cut };
 }
 
 function looksLikeText(bytes: Uint8Array): boolean {
