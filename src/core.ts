@@ -23,6 +23,7 @@ import { createWebhookService } from "./service/webhooks";
 import { createWatchService } from "./service/watch";
 import { createStore } from "./store";
 import { createNamespaceService } from "./service/namespaces";
+import { createLocalObjects } from "./objects/local";
 import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
@@ -50,6 +51,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   const watch = createWatchService({ store });
   const namespaces = createNamespaceService({ store });
   const sessions = createSessionService({ store, log, topics, maxPending: cfg.maxPending });
+  const objects = createLocalObjects({ agents, secrets, topics });
   const supervisor = createSupervisor({
     sessions,
     log,
@@ -61,9 +63,9 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     sessionNice: cfg.sessionNice,
     // Tool processes never see the data dir (pai.db, tokens, other sessions' folders).
     tools: { allowUnsandboxed: !!cfg.allowUnsandboxedTools, allowPrivateFetch: cfg.allowPrivateCallbacks, hidden: [resolve(cfg.dataDir)], readOnly: cfg.sandboxReadOnly ?? [] },
-    secretValue: (namespace, name, key) => secrets.find(namespace, name)?.data[key],
+    secretValue: (namespace, name, key) => objects.findSecret(namespace, name)?.data[key],
   });
-  const webhooks = createWebhookService({ agents, secrets, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });
+  const webhooks = createWebhookService({ objects, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });
   const callbacks = createCallbackService({ sessions, secrets, log, allowPrivate: cfg.allowPrivateCallbacks, backoffMs: cfg.callbackBackoffMs });
   topics.sessionEnded.subscribe((s) => callbacks.enqueue(s));
   const sessionFiles = createSessionFileService({ sessions, workDir: join(cfg.dataDir, "sessions") });
@@ -90,6 +92,8 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     topics,
     agents,
     secrets,
+    /** Agents and secrets as the controller and the webhook path read them. */
+    objects,
     tokens,
     sessions,
     namespaces,
@@ -106,7 +110,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
      * every agent is reconciled, then runs the sessions and callbacks left from before.
      */
     async start(publicUrl: string) {
-      controller = createController({ agents, secrets, topics, log, publicUrl });
+      controller = createController({ objects, log, publicUrl });
       controller.start();
       if (cfg.manifests) {
         // The manifests watcher (and the YAML library) is loaded only when there is a folder to watch.

@@ -1,24 +1,22 @@
 /**
- * The controller loop: a de-duplicated work queue of agent keys fed by store changes and a
- * periodic resync. Each item: get the agent (gone → clean up), plan, apply the secret action,
- * write status only when it changed. Running it twice does nothing the second time.
+ * The controller loop: a de-duplicated work queue of agent keys fed by the object store's changes
+ * and a periodic resync. Each item: get the agent (gone → clean up), plan, apply the secret action,
+ * write status only when it changed. Running it twice does nothing the second time. Items are
+ * handled one at a time (writes may be calls to a cluster's API server); one that fails is retried
+ * a second later.
  */
 import { webhookSecretName } from "../domain/names";
 import type { Logger } from "../lib/log";
 import { randomToken } from "../lib/crypto";
 import { newSigningSecret } from "../lib/standard-webhooks";
-import type { AgentService } from "../service/agents";
-import type { SecretService } from "../service/secrets";
 import { AGENT_LABEL, WEBHOOK_SECRET_TYPE } from "../service/secrets";
-import type { Change, Topics } from "../service/topics";
+import type { ObjectChange, ObjectStore } from "../objects/types";
 import { plan } from "./reconcile";
 
 const WEBHOOK_PREFIX = webhookSecretName("");
 
 export interface ControllerDeps {
-  agents: AgentService;
-  secrets: SecretService;
-  topics: Pick<Topics, "changes">;
+  objects: ObjectStore;
   log: Logger;
   publicUrl: string;
   resyncMs?: number;
@@ -26,7 +24,7 @@ export interface ControllerDeps {
 }
 
 export function createController(deps: ControllerDeps) {
-  const { agents, secrets, topics, log } = deps;
+  const { objects, log } = deps;
   const queue = new Set<string>();
   let running = false;
   let stopped = false;
@@ -44,13 +42,13 @@ export function createController(deps: ControllerDeps) {
     }
   }
 
-  function drain() {
+  async function drain() {
     while (queue.size && !stopped) {
       const k = queue.values().next().value!;
       queue.delete(k);
       const [ns, name] = k.split("/") as [string, string];
       try {
-        reconcile(ns, name);
+        await reconcile(ns, name);
       } catch (err) {
         log.error(`failed to reconcile agent ${k}`, { error: (err as Error).message });
         setTimeout(() => enqueue(ns, name), 1000).unref();
@@ -62,55 +60,53 @@ export function createController(deps: ControllerDeps) {
     for (const w of waiters) w();
   }
 
-  function reconcile(namespace: string, name: string) {
-    const found = agents.find(namespace, name);
+  async function reconcile(namespace: string, name: string) {
+    const agent = objects.findAgent(namespace, name);
     const secretName = webhookSecretName(name);
-    const secret = secrets.find(namespace, secretName);
-    if (!found) {
-      // The agent is gone: its webhook secret goes with it.
-      if (secret && secret.type === WEBHOOK_SECRET_TYPE && secret.labels?.[AGENT_LABEL] === name) secrets.remove(namespace, secretName);
+    const secret = objects.findSecret(namespace, secretName);
+    if (!agent) {
+      // The agent is gone: its webhook secret goes with it (in a cluster the garbage collector
+      // would, through the owner reference; deleting it here as well is harmless).
+      if (secret && secret.type === WEBHOOK_SECRET_TYPE && secret.labels?.[AGENT_LABEL] === name) await objects.deleteSecret(namespace, secretName);
       return;
     }
-    const { agent } = found;
     const p = plan({
       agent,
       secret,
       publicUrl: deps.publicUrl,
       now: new Date().toISOString(),
       newToken: deps.newToken ?? randomToken,
-      problem: agents.sourceProblem(namespace, name),
+      problem: objects.sourceProblem(namespace, name),
     });
     if (p.secret.kind === "create" || p.secret.kind === "addCallbackSecret") {
-      secrets.put({
-        namespace,
+      await objects.putOwnedSecret(agent, {
         name: secretName,
         type: WEBHOOK_SECRET_TYPE,
         // The callback secret signs what Pai POSTs to a caller's callbackUrl (Standard Webhooks).
         data: { token: p.token!, callbackSecret: newSigningSecret() },
         labels: { [AGENT_LABEL]: name, "app.kubernetes.io/managed-by": "pai" },
-        ownerUid: agent.metadata.uid,
       });
       if (p.secret.kind === "create") log.info(secret ? "rotated webhook token" : "created webhook token", { agent: `${namespace}/${name}` });
     } else if (p.secret.kind === "delete") {
-      secrets.remove(namespace, secretName);
+      await objects.deleteSecret(namespace, secretName);
       log.info("removed webhook token", { agent: `${namespace}/${name}` });
     }
-    agents.setStatus(namespace, name, p.status);
+    await objects.setStatus(agent, p.status);
   }
 
-  const onAgent = (c: Change) => enqueue(c.namespace, c.name);
-  const onSecret = (c: Change) => {
+  const onAgent = (c: ObjectChange) => enqueue(c.namespace, c.name);
+  const onSecret = (c: ObjectChange) => {
     if (c.name.startsWith(WEBHOOK_PREFIX)) enqueue(c.namespace, c.name.slice(WEBHOOK_PREFIX.length));
   };
   let unsubscribe: (() => void)[] = [];
 
   function enqueueAll() {
-    for (const { agent } of agents.list()) enqueue(agent.metadata.namespace, agent.metadata.name);
+    for (const agent of objects.listAgents()) enqueue(agent.metadata.namespace, agent.metadata.name);
   }
 
   return {
     start() {
-      unsubscribe = [topics.changes.subscribeKey("agent", onAgent), topics.changes.subscribeKey("secret", onSecret)];
+      unsubscribe = [objects.onChange("agent", onAgent), objects.onChange("secret", onSecret)];
       enqueueAll();
       resync = setInterval(enqueueAll, deps.resyncMs ?? 30_000);
       resync.unref();

@@ -4,7 +4,7 @@
  */
 import { hasWebhook, type Agent, type AgentStatus } from "../domain/agent";
 import { ConditionReason, ConditionType, mergeConditions } from "../domain/conditions";
-import type { SecretRow } from "../store/secrets";
+import type { Secret } from "../domain/secret";
 import { WEBHOOK_SECRET_TYPE } from "../service/secrets";
 
 const TOKEN = /^[0-9a-f]{64}$/;
@@ -18,7 +18,7 @@ export interface Plan {
 }
 
 /** Is this the controller's own, intact webhook secret for `agent`? */
-export function isValidWebhookSecret(agent: Agent, secret: SecretRow | undefined): secret is SecretRow {
+export function isValidWebhookSecret(agent: Agent, secret: Secret | undefined): secret is Secret {
   return (
     !!secret &&
     secret.type === WEBHOOK_SECRET_TYPE &&
@@ -36,7 +36,7 @@ export function webhookUrl(publicUrl: string, agent: Agent, token: string): stri
  */
 export function plan(input: {
   agent: Agent;
-  secret: SecretRow | undefined;
+  secret: Secret | undefined;
   publicUrl: string;
   now: string;
   newToken: () => string;

@@ -16,8 +16,7 @@ import { clientIp, ipAllowed } from "../lib/client-ip";
 import { safeEqual } from "../lib/crypto";
 import { callbackUrlProblem } from "../lib/ssrf";
 import type { Logger } from "../lib/log";
-import type { AgentService } from "./agents";
-import type { SecretService } from "./secrets";
+import type { ObjectStore } from "../objects/types";
 import type { SessionService } from "./sessions";
 import { parseBody } from "./webhook-body";
 import { sessionKey } from "./topics";
@@ -54,14 +53,14 @@ interface Invocation {
 }
 
 export function createWebhookService(deps: {
-  agents: AgentService;
-  secrets: SecretService;
+  /** Where agents and their secrets are read (pai's database, or a cluster's watch-fed caches). */
+  objects: Pick<ObjectStore, "findAgent" | "findSecret">;
   sessions: SessionService;
   log: Logger;
   trustedProxies: Cidr[];
   allowPrivateCallbacks: boolean;
 }) {
-  const { agents, secrets, sessions } = deps;
+  const { objects, sessions } = deps;
 
   function triggerOf(agent: Agent): WebhookTrigger {
     return agent.spec.triggers!.find((t) => t.webhook)!.webhook!;
@@ -71,7 +70,7 @@ export function createWebhookService(deps: {
   function resolveSecret(agent: Agent, value: WebhookTrigger["linearSignatureSecret"], field: string): string {
     if (typeof value === "string") return value;
     const ref = value!.secretRef;
-    const found = secrets.find(agent.metadata.namespace, ref.name)?.data[ref.key];
+    const found = objects.findSecret(agent.metadata.namespace, ref.name)?.data[ref.key];
     if (!found) {
       deps.log.error(`agent ${agent.metadata.namespace}/${agent.metadata.name}: ${field}.secretRef names Secret ${ref.name} key ${ref.key}, which does not exist`);
       throw new ServiceUnavailableError("this agent's signing secret is not configured on the server; its owner must fix it (see the server log)");
@@ -81,7 +80,7 @@ export function createWebhookService(deps: {
 
   /** 404, 403, 401 in that order: unknown agents, addresses outside allowCIDRs, wrong tokens. */
   function authorise(req: WebhookRequest): { agent: Agent; trigger: WebhookTrigger } {
-    const agent = agents.find(req.namespace, req.name)?.agent;
+    const agent = objects.findAgent(req.namespace, req.name);
     if (!agent || !hasWebhook(agent.spec)) throw new NotFoundError(`no agent "${req.name}" with a webhook trigger in namespace "${req.namespace}"`);
     const trigger = triggerOf(agent);
     if (trigger.allowCIDRs?.length) {
@@ -89,7 +88,7 @@ export function createWebhookService(deps: {
       const allow = trigger.allowCIDRs.map((c) => parseCidr(c)!).filter(Boolean);
       if (!ipAllowed(ip, allow)) throw new ForbiddenError(`requests from ${ip} are not allowed by this agent's allowCIDRs`);
     }
-    const expected = secrets.find(req.namespace, webhookSecretName(req.name))?.data.token;
+    const expected = objects.findSecret(req.namespace, webhookSecretName(req.name))?.data.token;
     // Compare against a same-length dummy when the secret is missing, so timing says nothing.
     if (!safeEqual(req.token, expected ?? DUMMY_TOKEN) || !expected) throw new UnauthorizedError("invalid webhook token");
     return { agent, trigger };
