@@ -24,12 +24,16 @@ import { createWatchService } from "./service/watch";
 import { createStore } from "./store";
 import { createNamespaceService } from "./service/namespaces";
 import { createLocalObjects } from "./objects/local";
+import { clusterAgentView, clusterSecretView } from "./objects/views";
+import type { ObjectStore } from "./objects/types";
+import type { Cluster } from "./objects/cluster";
+import type { LeaderElector } from "./kube/lease";
 import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
 
 export type CoreConfig = Pick<ServeConfig, "dataDir" | "maxSessions" | "trustedProxies" | "allowPrivateCallbacks"> &
-  Partial<Pick<ServeConfig, "maxPending" | "sessionNice" | "callbackBackoffMs" | "manifests" | "writeStatus" | "allowUnsandboxedTools" | "sandboxReadOnly" | "sessionRetentionMs" | "retentionIntervalMs">>;
+  Partial<Pick<ServeConfig, "maxPending" | "sessionNice" | "callbackBackoffMs" | "manifests" | "writeStatus" | "allowUnsandboxedTools" | "sandboxReadOnly" | "sessionRetentionMs" | "retentionIntervalMs" | "kubernetes" | "controller">>;
 
 export interface CoreOptions {
   /** argv that starts this program (`harness` is appended); default: this very program. */
@@ -39,19 +43,25 @@ export interface CoreOptions {
   credentials?: ModelCredentials;
   /** The clock retention measures session age by (epoch ms); default Date.now. */
   now?: () => number;
+  /** --kubernetes mode: the cluster whose agents and secrets these are (src/objects/cluster.ts). */
+  cluster?: Cluster;
 }
 
 export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {}) {
   const env = opts.env ?? process.env;
   const store = createStore(cfg.dataDir);
   const topics = createTopics(log);
-  const agents = createAgentService({ store, topics });
-  const secrets = createSecretService({ store, topics });
+  const localAgents = createAgentService({ store, topics });
+  const localSecrets = createSecretService({ store, topics });
+  // In a cluster, agents and secrets are the cluster's; pai's API reads agents from its caches.
+  const kube = opts.cluster;
+  const objects: ObjectStore = kube?.objects ?? createLocalObjects({ agents: localAgents, secrets: localSecrets, topics });
+  const agents = kube ? clusterAgentView(objects) : localAgents;
+  const secrets = kube ? clusterSecretView() : localSecrets;
   const tokens = createTokenService({ store });
   const watch = createWatchService({ store });
   const namespaces = createNamespaceService({ store });
   const sessions = createSessionService({ store, log, topics, maxPending: cfg.maxPending });
-  const objects = createLocalObjects({ agents, secrets, topics });
   const supervisor = createSupervisor({
     sessions,
     log,
@@ -66,7 +76,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     secretValue: (namespace, name, key) => objects.findSecret(namespace, name)?.data[key],
   });
   const webhooks = createWebhookService({ objects, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });
-  const callbacks = createCallbackService({ sessions, secrets, log, allowPrivate: cfg.allowPrivateCallbacks, backoffMs: cfg.callbackBackoffMs });
+  const callbacks = createCallbackService({ sessions, objects, log, allowPrivate: cfg.allowPrivateCallbacks, backoffMs: cfg.callbackBackoffMs });
   topics.sessionEnded.subscribe((s) => callbacks.enqueue(s));
   const sessionFiles = createSessionFileService({ sessions, workDir: join(cfg.dataDir, "sessions") });
   // Without a setting (tests, benchmarks), sessions are kept.
@@ -86,6 +96,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
 
   let controller: ReturnType<typeof createController> | undefined;
   let files: { stop(): void } | undefined;
+  let elector: LeaderElector | undefined;
 
   return {
     store,
@@ -103,15 +114,35 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     sessionFiles,
     retention,
     metrics,
-    /** Watches of agents and secrets from the store's revision log. */
+    /** Watches of agents and secrets from the store's revision log (in a cluster, the API serves none: watch the cluster). */
     watch,
+    /** The leader election of --kubernetes mode (undefined otherwise, or before start). */
+    leader: () => elector,
     /**
      * Starts the controller (webhook URLs under `publicUrl`) and the manifests folder, waits until
      * every agent is reconciled, then runs the sessions and callbacks left from before.
      */
     async start(publicUrl: string) {
-      controller = createController({ objects, log, publicUrl });
-      controller.start();
+      await objects.start();
+      if (kube) {
+        // Every replica serves webhooks from its caches; one at a time reconciles, holding the Lease.
+        elector = kube.elector({
+          onStartedLeading: () => {
+            log.info("leading: this replica runs the controller");
+            controller = createController({ objects, log, publicUrl });
+            controller.start();
+          },
+          onStoppedLeading: () => {
+            log.info("no longer leading: the controller stops here");
+            controller?.stop();
+            controller = undefined;
+          },
+        });
+        elector.start();
+      } else if (cfg.controller !== false) {
+        controller = createController({ objects, log, publicUrl });
+        controller.start();
+      } else log.info("the controller is off (--no-controller): no webhook tokens or status are written by this server");
       if (cfg.manifests) {
         // The manifests watcher (and the YAML library) is loaded only when there is a folder to watch.
         const { createFileSource } = await import("./controller/sources/file");
@@ -119,7 +150,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
         source.start();
         files = source;
       }
-      await controller.idle();
+      await controller?.idle();
       await supervisor.start();
       callbacks.resume();
       retention.start();
@@ -127,7 +158,10 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     /** Stops the sources and the controller, then every session (they end Error), then the callbacks, and closes the store. */
     async stop() {
       files?.stop();
+      // Gives the Lease back, so another replica takes over at once.
+      await elector?.stop();
       controller?.stop();
+      objects.stop();
       await supervisor.stop();
       // Attempts on the way record their outcome, and what they recorded is committed, before the store closes.
       await callbacks.stop();

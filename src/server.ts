@@ -65,7 +65,9 @@ function localTlsHost(tls: TlsMaterial | undefined): string {
 }
 
 export async function startServer(cfg: ServeConfig, log: Logger, version: string): Promise<RunningServer> {
-  const core = createCore(cfg, log);
+  // The cluster's client and caches are loaded only in --kubernetes mode.
+  const cluster = cfg.kubernetes ? (await import("./objects/cluster")).connectCluster(cfg.kubernetes, log) : undefined;
+  const core = createCore(cfg, log, { cluster });
   const adminTokenFile = join(cfg.dataDir, "admin-token");
   const admin = core.tokens.ensureAdminToken(adminTokenFile);
   if (admin.created) log.info("created admin token", { file: adminTokenFile });
@@ -78,7 +80,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
     throw err;
   }
   let ready = false;
-  const app = createApi({ ...core, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs, maxBodyBytes: cfg.maxBodyBytes }).listen({
+  const app = createApi({ ...core, watch: core.objects.mode === "kubernetes" ? undefined : core.watch, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs, maxBodyBytes: cfg.maxBodyBytes, controller: cfg.controller }).listen({
     port: cfg.port,
     hostname: cfg.host,
     // Twice the cap: up to there the API answers 413 itself, with a Status; Bun's own 413 is empty.

@@ -49,6 +49,8 @@ export interface ApiDeps {
   maxBodyBytes: number;
   /** Bytes of webhook bodies held at once across the server (503 beyond). */
   bodyBudget?: BodyBudget;
+  /** Whether this server runs the controller (false: --no-controller, pai-webhook-* secrets are writable). */
+  controller?: boolean;
 }
 
 /** Default for the server-wide body budget: 64 request bodies of the largest size. */

@@ -6,12 +6,17 @@
  * Secrets and DeleteOptions as Kubernetes protobuf, which is read here too.
  *
  * Secrets named pai-webhook-* are the controller's: they are read and deleted (deleting one
- * rotates that agent's webhook token), never written through the API.
+ * rotates that agent's webhook token), never written through the API, unless this server runs no
+ * controller (--no-controller: then another one, a `pai serve --kubernetes`, writes them here).
+ *
+ * `metadata.ownerReferences` may hold one controller reference to an Agent of the namespace (by
+ * name and uid): deleting the Agent deletes the secret, as the cluster's garbage collector does.
  */
 import { Elysia, t } from "elysia";
 import { BadRequestError, InvalidError } from "../domain/errors";
 import type { SecretRow } from "../store/secrets";
 import type { SecretService } from "../service/secrets";
+import type { AgentService } from "../service/agents";
 import type { TokenService } from "../service/tokens";
 import type { WatchService } from "../service/watch";
 import { requireAdmin } from "./auth";
@@ -26,7 +31,8 @@ import { isWatch, watchResponse } from "./watch";
 const BASE = "/api/v1";
 const tags = ["Secrets"];
 
-export function secretObject(s: SecretRow) {
+/** `ownerName`: the name of the Agent whose uid is `ownerUid` (default: the secret's pai.io/agent label). */
+export function secretObject(s: SecretRow, ownerName = s.labels?.["pai.io/agent"]) {
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -38,9 +44,7 @@ export function secretObject(s: SecretRow) {
       creationTimestamp: s.createdAt,
       ...(s.labels ? { labels: s.labels } : {}),
       ...(s.annotations ? { annotations: s.annotations } : {}),
-      ...(s.ownerUid && s.labels?.["pai.io/agent"]
-        ? { ownerReferences: [{ apiVersion: "pai.io/v1", kind: "Agent", name: s.labels["pai.io/agent"], uid: s.ownerUid, controller: true }] }
-        : {}),
+      ...(s.ownerUid && ownerName ? { ownerReferences: [{ apiVersion: "pai.io/v1", kind: "Agent", name: ownerName, uid: s.ownerUid, controller: true }] } : {}),
     },
     type: s.type,
     data: Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
@@ -104,8 +108,40 @@ export const secretView: View = {
   fields: { type: (o) => o.type as string },
 };
 
-export function secretRoutes(deps: { secrets: SecretService; tokens: TokenService; watch?: WatchService; maxBodyBytes?: number }) {
+export function secretRoutes(deps: {
+  secrets: SecretService;
+  tokens: TokenService;
+  watch?: WatchService;
+  maxBodyBytes?: number;
+  /** Where owner references are checked (an Agent of that name and uid must exist). */
+  agents?: Pick<AgentService, "list">;
+  /** Whether this server's controller manages pai-webhook-* (default true). */
+  controller?: boolean;
+}) {
   const { secrets, tokens } = deps;
+  const managed = (name: string) => deps.controller !== false && name.startsWith("pai-webhook-");
+  /** The Agent a stored owner uid names (its label says it for the controller's own secrets). */
+  const ownerNameOf = (s: SecretRow) => s.labels?.["pai.io/agent"] ?? (s.ownerUid ? deps.agents?.list(s.namespace).find((a) => a.agent.metadata.uid === s.ownerUid)?.agent.metadata.name : undefined);
+  const render = (s: SecretRow) => secretObject(s, ownerNameOf(s));
+
+  /** The uid of the Agent that `metadata.ownerReferences` makes this secret's controller, or null. */
+  function ownerUidOf(refs: unknown, namespace: string, name: string): string | null {
+    if (refs === undefined || refs === null) return null;
+    const field = "metadata.ownerReferences";
+    if (!Array.isArray(refs)) throw invalid(SECRETS, name, [{ field, message: "must be a list of owner references" }]);
+    if (refs.length === 0) return null;
+    if (refs.length > 1) throw invalid(SECRETS, name, [{ field, message: "pai keeps one owner reference per secret: the controller reference to an Agent" }]);
+    const ref = refs[0];
+    const f = `${field}[0]`;
+    if (!isObject(ref) || typeof ref.name !== "string" || typeof ref.uid !== "string")
+      throw invalid(SECRETS, name, [{ field: f, message: "must have apiVersion, kind, name and uid" }]);
+    if (ref.apiVersion !== "pai.io/v1" || ref.kind !== "Agent" || ref.controller !== true)
+      throw invalid(SECRETS, name, [{ field: f, message: "pai keeps only a controller reference to an Agent (apiVersion: pai.io/v1, kind: Agent, controller: true)" }]);
+    const owner = deps.agents?.list(namespace).find((a) => a.agent.metadata.name === ref.name);
+    if (!owner || owner.agent.metadata.uid !== ref.uid)
+      throw invalid(SECRETS, name, [{ field: `${f}.uid`, message: `no Agent "${String(ref.name).slice(0, 63)}" with uid "${String(ref.uid).slice(0, 64)}" in namespace "${namespace}"` }]);
+    return ref.uid;
+  }
   const maxBytes = deps.maxBodyBytes ?? 1024 * 1024;
   /** A JSON patch applied; one that does not apply is Invalid about this object (kubectl names it). */
   const patchedJson = (doc: unknown, ops: unknown) => {
@@ -134,10 +170,11 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
       throw new BadRequestError(`metadata.namespace "${body.metadata.namespace.slice(0, 63)}" does not match the namespace in the URL ("${namespace}")`);
     if (body.metadata?.name !== undefined && body.metadata.name !== name)
       throw new BadRequestError(`metadata.name "${body.metadata.name.slice(0, 63)}" does not match the name in the URL ("${name}")`);
-    if (name.startsWith("pai-webhook-")) throw new BadRequestError(`secrets named pai-webhook-* are managed by the controller; delete it to rotate the token`);
+    if (managed(name)) throw new BadRequestError(`secrets named pai-webhook-* are managed by the controller; delete it to rotate the token`);
     const rv = body.metadata?.resourceVersion;
     if (current && rv && rv !== String(current.resourceVersion)) throw stale(SECRETS, name);
-    const input = { namespace, name, type: body.type, data: decodeData(body), labels: body.metadata?.labels, annotations: body.metadata?.annotations };
+    const ownerUid = ownerUidOf((next.metadata as Record<string, unknown> | undefined)?.ownerReferences, namespace, name);
+    const input = { namespace, name, type: body.type, data: decodeData(body), labels: body.metadata?.labels, annotations: body.metadata?.annotations, ownerUid };
     if (warnings.length) set.headers.warning = warningHeader(warnings);
     if (opts.dryRun) {
       set.status = current ? 200 : 201;
@@ -151,13 +188,13 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
         labels: input.labels ?? null,
         annotations: input.annotations ?? null,
         data: input.data,
-        ownerUid: null,
+        ownerUid,
         createdAt: current?.createdAt ?? now,
       });
     }
     const { secret, created } = secrets.put(input);
     set.status = created ? 201 : 200;
-    return secretObject(secret);
+    return render(secret);
   }
 
   function list(request: Request, namespace: string | undefined) {
@@ -170,12 +207,12 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
         objectKind: "Secret",
         apiVersion: "v1",
         namespace,
-        ...watchView(secretView, opts, (row) => secretObject(row as SecretRow) as unknown as KubeObject),
+        ...watchView(secretView, opts, (row) => render(row as SecretRow) as unknown as KubeObject),
         list: () => secrets.list(namespace).map((s) => ({ object: s, rev: s.resourceVersion })),
         current: (ns, name) => secrets.find(ns, name),
       });
     }
-    const all = secrets.list(namespace).map((s) => secretObject(s) as unknown as KubeObject);
+    const all = secrets.list(namespace).map((s) => render(s) as unknown as KubeObject);
     const p = page(secretView, opts, all);
     const resourceVersion = String(deps.watch?.current() ?? all.reduce((max, o) => Math.max(max, Number(o.metadata.resourceVersion) || 0), 0));
     return listBody(secretView, opts, p.items, { resourceVersion, continue: p.continue, remainingItemCount: p.remainingItemCount });
@@ -198,7 +235,7 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
       ({ params, request }) => {
         const found = secrets.find(checkLabel("namespace", params.namespace), params.name);
         if (!found) throw notFound(SECRETS, params.name);
-        return objectBody(secretView, request, secretObject(found) as unknown as KubeObject);
+        return objectBody(secretView, request, render(found) as unknown as KubeObject);
       },
       { params: NamedParams, detail: { tags, summary: "Read a secret (values base64-encoded)" } },
     )
@@ -211,7 +248,7 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
         if (meta?.name === undefined) throw new BadRequestError("metadata.name is required: the name of the secret to create");
         if (typeof meta.name !== "string") throw new BadRequestError("metadata.name must be a string");
         const name = checkLabel("secret", meta.name);
-        if (name.startsWith("pai-webhook-")) throw new BadRequestError(`secrets named pai-webhook-* are managed by the controller; delete it to rotate the token`);
+        if (managed(name)) throw new BadRequestError(`secrets named pai-webhook-* are managed by the controller; delete it to rotate the token`);
         // find and put run in one turn of the event loop: no other request can create it in between.
         if (secrets.find(namespace, name))
           throw alreadyExists(SECRETS, name, `: replace it with PUT (pai create secret ${name} --overwrite, kubectl apply), or delete it first`);
@@ -244,7 +281,7 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
           if (!isObject(body)) throw new BadRequestError("a server-side apply body must be an object (a Secret manifest)");
           if (!current) return save(body, namespace, name, undefined, opts, set);
           // The configuration's fields win: given data replaces the values, labels and annotations merge.
-          const base = secretObject(current);
+          const base = render(current);
           const meta = isObject(body.metadata) ? body.metadata : {};
           const next = {
             ...base,
@@ -261,10 +298,8 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
         }
         if (!current) throw notFound(SECRETS, name);
         if (type !== "json" && !isObject(body)) throw new BadRequestError(`a ${type} patch must be a JSON object`);
-        const base = secretObject(current);
+        const base = render(current);
         const next = type === "json" ? patchedJson(base, body) : type === "merge" ? mergePatch(base, body) : strategicMergePatch(base, body);
-        // The server-set owner reference is not the caller's to keep or change.
-        if (isObject(next) && isObject(next.metadata)) delete next.metadata.ownerReferences;
         return save(next, namespace, name, current, opts, set);
       },
       { params: NamedParams, detail: { tags, summary: "Patch a secret (merge, JSON patch, strategic merge, server-side apply)" } },
@@ -279,8 +314,8 @@ export function secretRoutes(deps: { secrets: SecretService; tokens: TokenServic
         if (opts.uid && opts.uid !== found.uid) throw stale(SECRETS, found.name, `Precondition failed: UID in precondition: ${opts.uid}, UID in object meta: ${found.uid}`);
         if (opts.resourceVersion && opts.resourceVersion !== String(found.resourceVersion))
           throw stale(SECRETS, found.name, `Precondition failed: ResourceVersion in precondition: ${opts.resourceVersion}, ResourceVersion in object meta: ${found.resourceVersion}`);
-        if (opts.dryRun) return secretObject(found);
-        return secretObject(secrets.remove(namespace, params.name));
+        if (opts.dryRun) return render(found);
+        return render(secrets.remove(namespace, params.name));
       },
       { params: NamedParams, detail: { tags, summary: "Delete a secret; deleting pai-webhook-<agent> rotates that agent's webhook token" } },
     );

@@ -4,6 +4,7 @@ import { UsageError } from "../lib/args";
 import { createLogger } from "../lib/log";
 import { DataDirError } from "../store/db";
 import { TlsError } from "../lib/tls";
+import { KubeConfigError } from "../kube/config";
 
 /** Returns -1 while serving (the process lives on), or an exit code. */
 export async function runServe(argv: string[], version: string): Promise<number> {
@@ -38,7 +39,7 @@ export async function runServe(argv: string[], version: string): Promise<number>
   try {
     await starting;
   } catch (err) {
-    if (err instanceof DataDirError || err instanceof TlsError) {
+    if (err instanceof DataDirError || err instanceof TlsError || err instanceof KubeConfigError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 1;
     }

@@ -11,6 +11,7 @@ import { DEFAULT_SESSION_NICE } from "../supervisor/supervisor";
 import { formatDuration, parseDuration } from "../lib/duration";
 import { DEFAULT_RETENTION_INTERVAL_MS, DEFAULT_SESSION_RETENTION_MS } from "../service/retention";
 import { loadTlsFiles, sanProblem, TlsError, type TlsMaterial } from "../lib/tls";
+import { dnsLabelProblem } from "../domain/names";
 
 /**
  * HTTPS, or none (plain HTTP, e.g. behind a load balancer that terminates TLS): the operator's
@@ -52,7 +53,24 @@ export interface ServeConfig {
   /** Time between retention runs (PAI_RETENTION_INTERVAL_MS). */
   retentionIntervalMs: number;
   tls?: TlsConfig;
+  /** Agents and Secrets are a Kubernetes cluster's (pai serve --kubernetes) instead of the database's. */
+  kubernetes?: KubernetesConfig;
+  /** Reconcile agents (webhook secrets, status); false serves the API alone (--no-controller). */
+  controller: boolean;
 }
+
+export interface KubernetesConfig {
+  /** --kubeconfig; without it: KUBECONFIG, the pod's service account, ~/.kube/config. */
+  kubeconfig?: string;
+  /** Watch only these namespaces; default: every namespace. */
+  namespaces?: string[];
+  /** Where the leader Lease lives; default POD_NAMESPACE, else the kubeconfig context's namespace. */
+  leaseNamespace?: string;
+  /** Lease timing (PAI_LEASE_DURATION_MS; renew deadline 2/3 and retry 2/15 of it, as client-go's defaults). */
+  leaseDurationMs: number;
+}
+
+export const DEFAULT_LEASE_DURATION_MS = 15_000;
 
 export const SERVE_FLAGS: FlagSpec = {
   port: { short: "p" },
@@ -76,6 +94,11 @@ export const SERVE_FLAGS: FlagSpec = {
   "tls-private-key-file": {},
   "tls-ca-file": {},
   "tls-san": { multiple: true },
+  kubernetes: { boolean: true },
+  kubeconfig: {},
+  "watch-namespaces": {},
+  "lease-namespace": {},
+  "no-controller": { boolean: true },
   help: { short: "h", boolean: true },
 };
 
@@ -140,6 +163,22 @@ TLS (off by default: plain HTTP, e.g. behind a load balancer that terminates TLS
                                                 its PEM private key (both files, or neither)
       --tls-ca-file F       PAI_TLS_CA_FILE     the CA that clients trust (pai kubeconfig); default:
                                                 the last certificate in --tls-cert-file
+
+In a Kubernetes cluster (see manifests/kubernetes and the README):
+      --kubernetes          PAI_KUBERNETES=true Agents are the cluster's agents.pai.io resources and
+                                                webhook tokens its Secrets (watched; sessions stay
+                                                in the data dir); one replica at a time runs the
+                                                controller, holding the Lease pai-controller
+      --kubeconfig F        KUBECONFIG          the cluster to use (default: the pod's service
+                                                account, then ~/.kube/config)
+      --watch-namespaces L  PAI_WATCH_NAMESPACES
+                                                comma-separated namespaces to watch (default: all)
+      --lease-namespace NS  PAI_LEASE_NAMESPACE namespace of the Lease (default: POD_NAMESPACE, else
+                                                the kubeconfig's namespace)
+      --no-controller       PAI_NO_CONTROLLER=true
+                                                serve the API without reconciling agents (no webhook
+                                                tokens, no status): for a pai that is the API
+                                                server of another pai's --kubernetes controller
 `;
 
 export function loadServeConfig(argv: string[], env: Record<string, string | undefined> = process.env): ServeConfig | "help" {
@@ -219,6 +258,21 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
 
   const manifests = pick("manifests", "PAI_MANIFESTS");
   const tls = loadTlsConfig(flags, env);
+  const bool = (flag: string, envName: string) => {
+    if (flags[flag] !== undefined) return !!flags[flag];
+    const text = env[envName];
+    if (!text) return false;
+    if (!/^(1|true|yes|0|false|no)$/i.test(text)) throw new UsageError(`${envName} must be true or false (got "${text}")`);
+    return /^(1|true|yes)$/i.test(text);
+  };
+  const controller = !bool("no-controller", "PAI_NO_CONTROLLER");
+  const kubernetes = bool("kubernetes", "PAI_KUBERNETES") ? loadKubernetesConfig(pick, env) : undefined;
+  if (!kubernetes)
+    for (const [flag, envName] of [["kubeconfig", ""], ["watch-namespaces", "PAI_WATCH_NAMESPACES"], ["lease-namespace", "PAI_LEASE_NAMESPACE"]] as const)
+      if (flags[flag] !== undefined || (envName && env[envName])) throw new UsageError(`--${flag} is a setting of --kubernetes mode: pass --kubernetes too (PAI_KUBERNETES=true)`);
+  if (kubernetes && manifests)
+    throw new UsageError("--manifests and --kubernetes do not go together: in a cluster, Agents are custom resources (kubectl apply -f the folder against the cluster)");
+  if (kubernetes && !controller) throw new UsageError("--no-controller and --kubernetes do not go together: --kubernetes runs the controller (one replica at a time, by the Lease)");
   return {
     port,
     host: pick("host", "PAI_HOST") ?? "0.0.0.0",
@@ -240,7 +294,25 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     sessionRetentionMs,
     retentionIntervalMs,
     tls,
+    kubernetes,
+    controller,
   };
+}
+
+function loadKubernetesConfig(pick: (flag: string, envName: string) => string | undefined, env: Record<string, string | undefined>): KubernetesConfig {
+  const kubeconfig = pick("kubeconfig", "");
+  const namespacesText = pick("watch-namespaces", "PAI_WATCH_NAMESPACES");
+  const namespaces = namespacesText?.split(",").map((n) => n.trim()).filter(Boolean);
+  const leaseNamespace = pick("lease-namespace", "PAI_LEASE_NAMESPACE") ?? (env.POD_NAMESPACE || undefined);
+  for (const ns of [...(namespaces ?? []), ...(leaseNamespace ? [leaseNamespace] : [])]) {
+    const problem = dnsLabelProblem(ns);
+    if (problem) throw new UsageError(`${namespaces?.includes(ns) ? "--watch-namespaces" : "--lease-namespace"}: ${problem}`);
+  }
+  if (namespacesText !== undefined && !namespaces?.length) throw new UsageError("--watch-namespaces needs at least one namespace (leave it out to watch all)");
+  const durationText = env.PAI_LEASE_DURATION_MS || String(DEFAULT_LEASE_DURATION_MS);
+  const leaseDurationMs = Number(durationText);
+  if (!/^\d+$/.test(durationText) || leaseDurationMs < 300) throw new UsageError(`PAI_LEASE_DURATION_MS must be a whole number of milliseconds, at least 300 (got "${durationText}")`);
+  return { kubeconfig: kubeconfig && resolve(kubeconfig), namespaces, leaseNamespace, leaseDurationMs };
 }
 
 function loadTlsConfig(flags: Record<string, string | boolean | string[] | undefined>, env: Record<string, string | undefined>): TlsConfig | undefined {

@@ -12,12 +12,13 @@ import { safeFetch } from "../lib/safe-fetch";
 import { callbackUrlSyntaxProblem, SsrfError, type Resolver } from "../lib/ssrf";
 import { signatureHeaders } from "../lib/standard-webhooks";
 import type { Logger } from "../lib/log";
-import type { SecretService } from "./secrets";
+import type { ObjectStore } from "../objects/types";
 import type { SessionService } from "./sessions";
 
 export interface CallbackDeps {
   sessions: SessionService;
-  secrets: SecretService;
+  /** Where the agent's webhook Secret (its callbackSecret signs callbacks) is read. */
+  objects: Pick<ObjectStore, "findSecret">;
   log: Logger;
   allowPrivate: boolean;
   /** Delays before attempts 2, 3, …; its length + 1 is the number of attempts. */
@@ -35,7 +36,7 @@ export function callbackBody(s: Session) {
 }
 
 export function createCallbackService(deps: CallbackDeps) {
-  const { sessions, secrets, log } = deps;
+  const { sessions, objects, log } = deps;
   const backoff = deps.backoffMs ?? DEFAULT_BACKOFF_MS;
   const inFlight = new Set<Promise<void>>();
   /** Attempts whose POST is on the way: a stop waits for them, so an answer received is recorded. */
@@ -50,7 +51,7 @@ export function createCallbackService(deps: CallbackDeps) {
       record({ error: problem });
       return "refused";
     }
-    const secret = secrets.find(s.namespace, webhookSecretName(s.agentDefinition))?.data.callbackSecret;
+    const secret = objects.findSecret(s.namespace, webhookSecretName(s.agentDefinition))?.data.callbackSecret;
     if (!secret) {
       record({ error: "the agent has no callback signing secret (its webhook trigger was removed)" });
       return "refused";

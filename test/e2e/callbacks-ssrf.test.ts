@@ -43,7 +43,7 @@ describe("delivery", () => {
     secrets.put({ namespace: "default", name: webhookSecretName("cb"), data: { callbackSecret: signing } });
     sessions = createSessionService({ store, log });
     deliver = async (callbackUrl, deps) => {
-      const callbacks = createCallbackService({ sessions, secrets, log, allowPrivate: false, backoffMs: [10], timeoutMs: 2000, ...deps });
+      const callbacks = createCallbackService({ sessions, objects: { findSecret: secrets.find }, log, allowPrivate: false, backoffMs: [10], timeoutMs: 2000, ...deps });
       const s = await sessions.start(agent, { title: "t", origin: { kind: "webhook" }, kind: "wh", callbackUrl });
       const done = await sessions.finish(s, { phase: Phase.Complete, response: "done", error: null });
       callbacks.enqueue(done);

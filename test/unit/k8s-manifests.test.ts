@@ -56,6 +56,11 @@ describe("manifests/kubernetes", () => {
     expect(pod.serviceAccountName).toBe(find("ServiceAccount", "pai").metadata.name);
     const [c] = pod.containers;
     expect(c.image).toBe("pai:latest");
+    // The controller mode, its Lease in the pod's namespace (where the Role allows it).
+    expect(c.args).toEqual(["serve", "--kubernetes"]);
+    expect(c.env).toContainEqual({ name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
+    expect(find("Role", "pai-leader-election").metadata.namespace).toBe(dep.metadata.namespace);
+    expect(c.env.find((e: any) => e.name === "PAI_PUBLIC_URL")?.value).toMatch(/^https:\/\//);
     const port = c.ports.find((p: any) => p.name === "http").containerPort;
     expect(containerfile).toContain(`EXPOSE ${port}`);
     expect(c.env).toContainEqual({ name: "PAI_PORT", value: String(port) });
@@ -94,8 +99,8 @@ describe("manifests/kubernetes", () => {
     const rules = (d: any) => d.rules.map((r: any) => `${r.apiGroups.join(",")}/${r.resources.join(",")}: ${[...r.verbs].sort().join(",")}`).sort();
     expect(rules(find("ClusterRole", "pai"))).toEqual([
       "/secrets: create,delete,get,list,update,watch",
-      "pai.io/agents/status: get,list,patch,update,watch",
-      "pai.io/agents: get,list,patch,update,watch",
+      "pai.io/agents/status: update",
+      "pai.io/agents: get,list,watch",
     ]);
     expect(rules(find("Role", "pai-leader-election"))).toEqual(["coordination.k8s.io/leases: create,get,update"]);
     for (const [binding, role] of [["ClusterRoleBinding", "ClusterRole"], ["RoleBinding", "Role"]] as const) {
