@@ -2,7 +2,7 @@
  * @kubernetes/client-node (the official JavaScript client, pinned to 1.4.x: 2.x does not pass its
  * TLS settings under Bun) against `pai serve --tls`, configured only by the kubeconfig that
  * `pai kubeconfig` prints: it lists agents through CustomObjectsApi and watches them with Watch.
- * This is also the client the coming in-cluster mode will use.
+ * (pai serve --kubernetes itself talks to the API server with a small client on fetch: src/kube/client.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CustomObjectsApi, KubeConfig, Watch } from "@kubernetes/client-node";

@@ -287,6 +287,21 @@ describe("pai serve --kubernetes", () => {
   });
 });
 
+describe("pai serve --kubernetes --watch-namespaces", () => {
+  test("a replica watching team-a serves team-a's agents only, and lists and watches only there", async () => {
+    const d = await startReplica(["--watch-namespaces", "team-a"]);
+    await createAgent("scoped", webhookSpec(), "team-a");
+    // Another replica (watching all namespaces) holds the Lease and reconciles it.
+    const scopedUrl = await eventually(async () => (await getAgent("scoped", "team-a")).status?.webhookUrl, 10_000, "the team-a agent reconciled");
+    await eventually(async () => (await fetch(on(d, scopedUrl), { method: "POST", body: "{}" })).status === 200, 3000, "the team-a webhook served");
+    const otherUrl = (await getAgent("early")).status!.webhookUrl!;
+    expect((await fetch(on(d, otherUrl), { method: "POST", body: "{}" })).status).toBe(404);
+    expect((await d.api(agentPath("early"))).status).toBe(404);
+    expect(proxy.requests.some((q) => q.path.startsWith("/apis/pai.io/v1/namespaces/team-a/agents?") && q.path.includes("watch=1"))).toBe(true);
+    expect(proxy.requests.some((q) => q.path.startsWith("/api/v1/namespaces/team-a/secrets?"))).toBe(true);
+  });
+});
+
 describe("manifests/kubernetes/rbac.yaml is the least privilege", () => {
   /** (apiGroup/resource, verb) of a request, as the authorizer sees it. */
   function attributes(method: string, path: string): string {
