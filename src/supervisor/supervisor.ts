@@ -20,7 +20,8 @@ import type { Logger } from "../lib/log";
 import type { SessionService } from "../service/sessions";
 import type { HarnessMessage, HarnessResult, ModelCredentials, ResolvedMcpServer, StartMessage, ToolPolicy } from "../harness/protocol";
 import { childEnv } from "./env";
-import { PendingQueue, type QueueEntry, type QueueLimits } from "./queue";
+import { PendingQueue, type QueueLimits } from "./queue";
+import { createLocalWorkSource, type WorkSource } from "./work";
 import { createSpawner, type SpawnEvent, type Spawner } from "./spawner";
 
 export const DEFAULT_SESSION_NICE = 10;
@@ -47,6 +48,8 @@ export interface SupervisorDeps {
   secretValue?: (namespace: string, name: string, key: string) => string | undefined;
   /** How much of the backlog is held in memory (tests make it small). */
   queue?: Partial<QueueLimits>;
+  /** Where the next session comes from; default: this process's store (the session service, if it is the local one). */
+  work?: WorkSource;
   spawnsPerTurn?: number;
 }
 
@@ -80,7 +83,9 @@ export function createSupervisor(deps: SupervisorDeps) {
   const { sessions, log } = deps;
   const graceMs = deps.graceMs ?? 5000;
   const spawnsPerTurn = deps.spawnsPerTurn ?? SPAWNS_PER_TURN;
-  const queue = new PendingQueue(sessions, deps.queue);
+  const work: WorkSource =
+    deps.work ??
+    createLocalWorkSource({ sessions: sessions as unknown as Parameters<typeof createLocalWorkSource>[0]["sessions"], topics: sessions.topics, queue: deps.queue });
   /** Runs whose child is asked for, running, or not yet reported gone, by session and by spawner id. */
   const running = new Map<string, Run>();
   const runs = new Map<number, Run>();
@@ -119,29 +124,46 @@ export function createSupervisor(deps: SupervisorDeps) {
     setImmediate(runQueue);
   }
 
-  function runQueue() {
+  /** True while a pass of the queue runs (a pass may wait on the source); a schedule meanwhile asks for another. */
+  let draining = false;
+  let again = false;
+
+  async function runQueue() {
     scheduled = false;
     if (stopping) return;
-    const canRun = (k: string, e: QueueEntry) => (perAgent.get(k) ?? 0) < (e.maxConcurrentSessions ?? Infinity);
-    let spawned = 0;
-    while (running.size < deps.maxSessions) {
-      if (spawned >= spawnsPerTurn) return schedule(); // yield: requests wait behind this turn
-      let next;
-      try {
-        next = queue.take(canRun);
-      } catch (err) {
-        // The store could not be read: try again on a later turn rather than stall for good.
-        log.error("failed to read the session queue", { error: (err as Error).message });
-        setTimeout(schedule, 1000);
-        return;
+    if (draining) {
+      again = true;
+      return;
+    }
+    draining = true;
+    try {
+      const runningHere = (k: string) => perAgent.get(k) ?? 0;
+      const skip = (s: Session) => cancelling.has(key(s));
+      let spawned = 0;
+      while (running.size < deps.maxSessions && !stopping) {
+        if (spawned >= spawnsPerTurn) return schedule(); // yield: requests wait behind this turn
+        let session: Session | undefined;
+        try {
+          const next = work.next(runningHere, skip);
+          session = next instanceof Promise ? await next : next;
+        } catch (err) {
+          // The store could not be read: try again on a later turn rather than stall for good.
+          log.error("failed to read the session queue", { error: (err as Error).message });
+          setTimeout(schedule, 1000);
+          return;
+        }
+        if (!session) return;
+        if (stopping) return;
+        // A failed spawn counts too: a cause that fails every spawn (EMFILE, ENOMEM) must not hold the loop either.
+        spawn(session);
+        spawned++;
       }
-      if (!next) return;
-      const session = sessions.find(next.namespace, next.entry.name);
-      // Cancelled (or run) since it was queued: the store says so.
-      if (!session || session.phase !== Phase.Pending || cancelling.has(key(session))) continue;
-      // A failed spawn counts too: a cause that fails every spawn (EMFILE, ENOMEM) must not hold the loop either.
-      spawn(session);
-      spawned++;
+    } finally {
+      draining = false;
+      if (again) {
+        again = false;
+        schedule();
+      }
     }
   }
 
@@ -359,7 +381,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       await sessions.finish(s, { phase: Phase.Error, response: null, error: "interrupted by server restart" });
     }
     if (stale.length) log.warn("ended sessions interrupted by a restart", { count: stale.length });
-    queue.load();
+    await work.load();
     started = true;
   }
 
@@ -381,7 +403,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     if (s.phase !== Phase.Pending) throw new ConflictError(`session "${name}" is not running`);
     if (cancelling.has(k)) throw new ConflictError(`session "${name}" is being cancelled`);
     // Held in memory or waiting in the store only: either way it must not start before Cancelled is committed.
-    queue.remove(namespace, s.agentDefinition, name);
+    work.remove(namespace, s.agentDefinition, name);
     cancelling.add(k);
     try {
       return await sessions.finish(s, { phase: Phase.Cancelled, response: null, error: "cancelled" });
@@ -390,12 +412,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     }
   }
 
-  sessions.topics.sessionStarted.subscribe(({ session: s, seq }) => {
-    // Before start-up the store is read instead (recover), which finds this one too.
-    if (!started) return;
-    queue.add(s.namespace, s.agentDefinition, { name: s.name, seq, maxConcurrentSessions: s.spec.maxConcurrentSessions });
-    schedule();
-  });
+  work.onWork(schedule);
 
   return {
     async start() {
@@ -413,7 +430,10 @@ export function createSupervisor(deps: SupervisorDeps) {
       spawner = undefined;
     },
     /** `queued`: Pending sessions in the store (all of them, not only those held in memory). */
-    stats: () => ({ running: running.size, queued: sessions.pendingTotal(), held: queue.size }),
+    stats: () => {
+      const w = work.stats();
+      return { running: running.size, queued: w.pending, held: w.held };
+    },
     pids: () => [...running.values()].flatMap((r) => (r.pid === undefined ? [] : [r.pid])),
   };
 }
