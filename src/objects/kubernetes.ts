@@ -61,7 +61,8 @@ export function agentFromObject(o: KubeObject): { agent: Agent } | { problem: st
   const { name, namespace, labels, annotations } = o.metadata;
   try {
     // Only what a manifest may say is checked: the server's own metadata is not the user's to get wrong.
-    const input = validateAgent({ apiVersion: AGENT_API_VERSION, kind: "Agent", metadata: { name, namespace, labels, annotations }, spec: o.spec }, namespace);
+    const manifest = { apiVersion: AGENT_API_VERSION, kind: "Agent", metadata: { name, namespace, labels, annotations }, ...(o.spec === undefined ? {} : { spec: o.spec }) };
+    const input = validateAgent(manifest, namespace);
     return {
       agent: {
         apiVersion: AGENT_API_VERSION,
@@ -77,7 +78,7 @@ export function agentFromObject(o: KubeObject): { agent: Agent } | { problem: st
           ...(annotations ? { annotations } : {}),
         },
         spec: input.spec,
-        status: ((o.status ?? {}) as AgentStatus) ?? {},
+        status: (o.status ?? {}) as AgentStatus,
       } as Agent,
     };
   } catch (err) {
@@ -213,7 +214,14 @@ export function createKubernetesObjects(opts: KubernetesObjectsOptions): ObjectS
         // Changed since the cache saw it: once more on the newest version, unless it already says this.
         if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
         const { namespace, name } = agent.metadata;
-        const current = await client.request<KubeObject>("GET", `/apis/pai.io/v1/namespaces/${namespace}/agents/${name}`);
+        let current: KubeObject;
+        try {
+          current = await client.request<KubeObject>("GET", `/apis/pai.io/v1/namespaces/${namespace}/agents/${name}`);
+        } catch (e) {
+          // Deleted meanwhile: there is no status to write.
+          if (e instanceof KubeApiError && e.status === 404) return false;
+          throw e;
+        }
         if (current.metadata.uid !== agent.metadata.uid || deepEqual(current.status ?? {}, status)) return false;
         await putStatus(current, status);
       }
