@@ -152,7 +152,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       }
       await controller?.idle();
       await supervisor.start();
-      callbacks.resume();
+      await callbacks.resume();
       retention.start();
     },
     /** Stops the sources and the controller, then every session (they end Error), then the callbacks, and closes the store. */
@@ -166,7 +166,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       // Attempts on the way record their outcome, and what they recorded is committed, before the store closes.
       await callbacks.stop();
       await retention.stop();
-      sessions.flush();
+      await sessions.flush();
       store.close();
     },
   };

@@ -103,13 +103,13 @@ export function sessionRoutes(deps: { agents: AgentService; sessions: SessionSer
    * One page of the sessions of `namespace` (undefined: all), newest first. Pages follow the
    * store's order (not a name sort), so the continue token carries a position in it, sealed.
    */
-  function listSessions(request: Request, namespace: string | undefined) {
+  async function listSessions(request: Request, namespace: string | undefined) {
     const opts = listOptions(request, sessionView, namespace);
     if (isWatch(Object.fromEntries(new URL(request.url).searchParams))) throw new MethodNotAllowedError("sessions cannot be watched; follow one session's events with GET /agents/{session}/stream");
     const before = opts.from?.after[0];
     if (opts.from && (opts.from.after.length !== 1 || typeof before !== "number")) throw new BadRequestError("continue: not a continue token of this list");
     const limit = opts.limit || DEFAULT_PAGE;
-    const rows = sessions.page(namespace, limit, before as number | undefined);
+    const rows = await sessions.page(namespace, limit, before as number | undefined);
     const items = rows.map((r) => sessionObject(r.session) as unknown as KubeObject).filter((o) => selects(sessionView, opts, o));
     const more = rows.length === limit ? sealContinue({ list: opts.list, after: [rows[rows.length - 1]!.seq] }) : undefined;
     return listBody(sessionView, opts, items, { resourceVersion: String(deps.watch?.current() ?? 0), continue: more });
@@ -162,9 +162,9 @@ export function sessionRoutes(deps: { agents: AgentService; sessions: SessionSer
     )
     .get(
       SESSION,
-      ({ params, request }) => {
+      async ({ params, request }) => {
         const ns = scope(request.headers.get("authorization"), params.namespace);
-        const s = sessions.find(ns, params.name);
+        const s = await sessions.find(ns, params.name);
         if (!s) throw notFound(SESSIONS, params.name);
         return objectBody(sessionView, request, sessionObject(s) as unknown as KubeObject);
       },
@@ -176,17 +176,17 @@ export function sessionRoutes(deps: { agents: AgentService; sessions: SessionSer
     .patch(SESSION, refuse, { parse: "none", params: NamedSession, detail: { hide: true } })
     .get(
       "/agents/:session",
-      ({ params, query, request }) => sessionObject(sessions.get(scope(request.headers.get("authorization"), query.namespace), params.session)),
+      async ({ params, query, request }) => sessionObject(await sessions.get(scope(request.headers.get("authorization"), query.namespace), params.session)),
       { params: t.Object({ session: t.String() }), query: SessionQuery, detail: { tags, summary: "A session, with its phase" } },
     )
     .get(
       "/agents/:session/events",
-      ({ params, query, request }) => {
+      async ({ params, query, request }) => {
         const ns = scope(request.headers.get("authorization"), query.namespace);
-        sessions.get(ns, params.session);
+        await sessions.get(ns, params.session);
         const after = wholeNumber("after", query.after, 0, Number.MAX_SAFE_INTEGER, 0);
         const limit = wholeNumber("limit", query.limit, 1, MAX_LIMIT, MAX_LIMIT);
-        const events = sessions.events(ns, params.session, { after, limit, type: query.event_type || undefined });
+        const events = await sessions.events(ns, params.session, { after, limit, type: query.event_type || undefined });
         return { events, count: events.length, ...(events.length ? { lastEventId: events[events.length - 1]!.id } : {}) };
       },
       {
@@ -197,16 +197,16 @@ export function sessionRoutes(deps: { agents: AgentService; sessions: SessionSer
     )
     .get(
       "/agents/:session/stream",
-      ({ params, query, request, set, server }) => {
+      async ({ params, query, request, set, server }) => {
         const ns = scope(request.headers.get("authorization"), query.namespace);
-        const s = sessions.get(ns, params.session);
+        const s = await sessions.get(ns, params.session);
         // Keep-alive comments, not Bun's idle timeout, decide how long a quiet stream lives.
         server?.timeout(request, 0);
         const header = request.headers.get("last-event-id") ?? "";
         const lastId = /^\d+$/.test(header) ? Number(header) : 0;
         // A client resuming after the closing event has nothing left to read: 204 stops EventSource retrying.
         if (isFinal(s.phase)) {
-          const rest = sessions.events(ns, s.name, { after: lastId, limit: 1 });
+          const rest = await sessions.events(ns, s.name, { after: lastId, limit: 1 });
           if (!rest.length) {
             set.status = 204;
             return "";

@@ -37,9 +37,21 @@ export function sseResponse(sessions: SessionService, namespace: string, name: s
         clearInterval(timer);
       };
       controller.enqueue(encoder.encode("retry: 2000\n\n"));
-      for (const e of sessions.events(namespace, name, { after: last })) write(e);
-      replaying = false;
-      for (const e of buffered) write(e);
+      const replay = (stored: SessionEvent[]) => {
+        for (const e of stored) write(e);
+        replaying = false;
+        for (const e of buffered) write(e);
+      };
+      const stored = sessions.events(namespace, name, { after: last });
+      // The local store answers at once; a shared database later (live events are buffered meanwhile).
+      if (stored instanceof Promise)
+        stored.then(replay, (err) => {
+          if (closed) return;
+          closed = true;
+          cleanup();
+          controller.error(err);
+        });
+      else replay(stored);
     },
     cancel() {
       cleanup();

@@ -113,8 +113,8 @@ export function createCallbackService(deps: CallbackDeps) {
   return {
     enqueue,
     /** Resumes callbacks a previous process did not finish. */
-    resume() {
-      for (const s of sessions.pendingCallbacks()) enqueue(s);
+    async resume() {
+      for (const s of await sessions.pendingCallbacks()) enqueue(s);
     },
     /**
      * No new attempt starts; resolves once the attempts on the way have recorded their outcome

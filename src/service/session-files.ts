@@ -83,7 +83,7 @@ export function createSessionFileService(deps: { sessions: Pick<SessionService, 
    */
   async function folderOf(namespace: string, session: string): Promise<string | undefined> {
     // The session must exist in this namespace (404 otherwise), which also vouches for both names.
-    sessions.get(namespace, session);
+    await sessions.get(namespace, session);
     if (!SAFE_NAME.test(namespace) || !SAFE_NAME.test(session)) throw new NotFoundError(`session "${session}" has no folder`);
     let dir = workDir;
     const parts = ["", namespace, session];

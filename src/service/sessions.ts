@@ -285,4 +285,36 @@ export function createSessionService(deps: SessionServiceDeps) {
   };
 }
 
-export type SessionService = ReturnType<typeof createSessionService>;
+/** The session service of this process's own store (reads are synchronous there). */
+export type LocalSessionService = ReturnType<typeof createSessionService>;
+
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * What the API, the webhook path, the supervisor and the callbacks use: the local service above, or
+ * the one on a database shared by replicas (./sessions-pg.ts), whose reads are promises. Callers
+ * await every read.
+ */
+export interface SessionService {
+  readonly topics: Pick<Topics, "sessionStarted" | "sessionEvent" | "sessionEnded">;
+  start(agent: Agent, opts: StartOptions): Promise<Session>;
+  startOnce(agent: Agent, opts: StartOptions): Promise<StartResult>;
+  /** Throws NotFoundError. */
+  get(namespace: string, name: string): MaybePromise<Session>;
+  find(namespace: string, name: string): MaybePromise<Session | undefined>;
+  list(namespace?: string, limit?: number): MaybePromise<Session[]>;
+  page(namespace: string | undefined, limit: number, before?: number): MaybePromise<{ session: Session; seq: number }[]>;
+  events(namespace: string, name: string, opts?: { after?: number; limit?: number; type?: string }): MaybePromise<SessionEvent[]>;
+  /** Sessions this process must end at start-up (a previous run of it left them Running). */
+  running(): MaybePromise<Session[]>;
+  pendingCallbacks(): MaybePromise<Session[]>;
+  findDelivery(namespace: string, agent: string, delivery: string): MaybePromise<string | undefined>;
+  /** Pending sessions of all agents (a counter, or the last count read). */
+  pendingTotal(): number;
+  setCallbackState(s: Session, state: CallbackState): Promise<unknown>;
+  appendEvent(namespace: string, name: string, type: string, content: unknown): SessionEvent;
+  markRunning(s: Session): void;
+  finish(s: Session, result: { phase: Phase; response: string | null; error: string | null; usage?: Session["usage"] }): Promise<Session>;
+  /** Writes whatever is queued; resolves once it is committed. */
+  flush(): MaybePromise<void>;
+}

@@ -141,14 +141,14 @@ export function createWebhookService(deps: {
     const delivery = deliveryId(req.headers);
     const ns = agent.metadata.namespace;
     const name = agent.metadata.name;
-    const known = (delivery ? sessions.findDelivery(ns, name, delivery) : undefined) ?? (signature ? sessions.findDelivery(ns, name, `signature:${signature}`) : undefined);
+    const known = (delivery ? await sessions.findDelivery(ns, name, delivery) : undefined) ?? (signature ? await sessions.findDelivery(ns, name, `signature:${signature}`) : undefined);
     // {kind, sender, delivery?, event?}, in that order.
     const origin: SessionOrigin = { kind: "webhook", sender };
     if (delivery) origin.delivery = delivery;
     if (inv.event) origin.event = inv.event;
 
     const { session } = known
-      ? { session: sessions.get(ns, known) }
+      ? { session: await sessions.get(ns, known) }
       : await sessions.startOnce(agent, {
           title: inv.title ?? `Webhook trigger — ${name}`,
           env: inv.env,
@@ -176,7 +176,7 @@ export function createWebhookService(deps: {
     const ended = await waitForEnd(session, seconds * 1000, signal);
     if (ended) return { session: session.name, agentDefinition: session.agentDefinition, response: ended.response, phase: ended.phase };
     // Still queued behind other sessions, or running: say which.
-    const now = sessions.find(session.namespace, session.name);
+    const now = await sessions.find(session.namespace, session.name);
     return timedOut(session, now?.phase === Phase.Pending ? Phase.Pending : Phase.Running);
   }
 
@@ -193,7 +193,7 @@ export function createWebhookService(deps: {
 
   /** The ended session, or null when the wait ran out or the caller went away (the session runs on). */
   function waitForEnd(s: Session, ms: number, signal?: AbortSignal): Promise<Session | null> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const done = (v: Session | null) => {
         off();
@@ -203,11 +203,21 @@ export function createWebhookService(deps: {
       };
       const onAbort = () => done(null);
       const off = sessions.topics.sessionEnded.subscribeKey(sessionKey(s.namespace, s.name), (ended) => done(ended));
-      // Subscribed first, then checked: an end in between is not missed.
-      const now = sessions.get(s.namespace, s.name);
-      if (isFinal(now.phase)) return done(now);
       timer = setTimeout(() => done(null), ms);
       signal?.addEventListener("abort", onAbort);
+      // Subscribed first, then checked: an end in between is not missed.
+      const check = (now: Session) => {
+        if (isFinal(now.phase)) done(now);
+      };
+      const now = sessions.get(s.namespace, s.name);
+      if (now instanceof Promise)
+        now.then(check, (err) => {
+          off();
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        });
+      else check(now);
     });
   }
 

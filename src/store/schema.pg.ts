@@ -10,7 +10,7 @@
  * INTEGER is. drizzle-kit generates `db/migrations-pg` from this file (drizzle.pg.config.ts).
  */
 import { sql } from "drizzle-orm";
-import { pgTable, text, integer, bigint, primaryKey, index, uniqueIndex, foreignKey, customType } from "drizzle-orm/pg-core";
+import { pgTable, pgSequence, text, integer, bigint, primaryKey, index, uniqueIndex, foreignKey, customType } from "drizzle-orm/pg-core";
 
 /** A TEXT column holding JSON, like sqlite-core's `text(name, { mode: "json" })`. */
 const json = customType<{ data: unknown; driverData: string }>({
@@ -92,6 +92,7 @@ export const sessions = pgTable(
     startedAt: text("started_at"),
     finishedAt: text("finished_at"),
     usage: jsonText<Record<string, unknown>>("usage"),
+    owner: text("owner"),
   },
   (t) => [
     primaryKey({ columns: [t.namespace, t.name] }),
@@ -144,3 +145,29 @@ export const revisions = pgTable("revisions", {
   type: text("type").notNull(),
   object: jsonText<unknown>("object"),
 });
+
+export const replicas = pgTable("replicas", {
+  id: text("id").primaryKey(),
+  heartbeatAt: counter("heartbeat_at").notNull(),
+  startedAt: text("started_at").notNull(),
+});
+
+export const sessionNames = pgTable(
+  "session_names",
+  {
+    namespace: text("namespace").notNull(),
+    agent: text("agent").notNull(),
+    last: counter("last").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.namespace, t.agent] })],
+);
+
+/**
+ * Where `sessions.seq` comes from when replicas insert at once (src/store/pg/run-repo.ts takes
+ * `nextval` per session): a lone server counts in memory, replicas cannot, and a counter row would
+ * make every insert of every replica wait on one row lock. Postgres only, so it is no table and
+ * schema parity (tables) does not see it; drizzle-kit writes it into the migrations like a table.
+ * Values are unique and increasing per call, not per commit: a reader may see seq 7 committed
+ * before seq 6 is.
+ */
+export const sessionsSeq = pgSequence("sessions_seq");

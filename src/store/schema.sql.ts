@@ -89,6 +89,8 @@ export const sessions = sqliteTable(
     finishedAt: text("finished_at"),
     /** Tokens the session's model calls used: `{inputTokens, outputTokens, byModel: {id: {inputTokens, outputTokens}}}`. */
     usage: text("usage", { mode: "json" }).$type<Record<string, unknown>>(),
+    /** The replica that claimed (runs) the session when replicas share a Postgres; unused by a lone server. */
+    owner: text("owner"),
   },
   (t) => [
     primaryKey({ columns: [t.namespace, t.name] }),
@@ -153,4 +155,29 @@ export const revisions = sqliteTable(
     /** The object as it was after the write (a deleted secret without its data); null for rows made by the migration. */
     object: text("object", { mode: "json" }).$type<unknown>(),
   },
+);
+
+/**
+ * Replicas sharing one Postgres (unused by a lone server, kept for schema parity): each upserts its
+ * heartbeat (epoch ms); the Running sessions of one whose heartbeat is too old are ended by the others.
+ */
+export const replicas = sqliteTable("replicas", {
+  id: text("id").primaryKey(),
+  heartbeatAt: integer("heartbeat_at").notNull(),
+  startedAt: text("started_at").notNull(),
+});
+
+/**
+ * Per-agent counters of session name suffixes, handed out in blocks so replicas sharing one Postgres
+ * never pick the same name (unused by a lone server, which finds its last name in the sessions).
+ */
+export const sessionNames = sqliteTable(
+  "session_names",
+  {
+    namespace: text("namespace").notNull(),
+    agent: text("agent").notNull(),
+    /** The largest suffix handed out. */
+    last: integer("last").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.namespace, t.agent] })],
 );

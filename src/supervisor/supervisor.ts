@@ -375,7 +375,7 @@ export function createSupervisor(deps: SupervisorDeps) {
    * sessions (not the sessions: they are read from the store in turn).
    */
   async function recover() {
-    const stale = sessions.running();
+    const stale = await sessions.running();
     for (const s of stale) {
       sessions.appendEvent(s.namespace, s.name, EventType.Error, { message: "interrupted by server restart" });
       await sessions.finish(s, { phase: Phase.Error, response: null, error: "interrupted by server restart" });
@@ -386,7 +386,7 @@ export function createSupervisor(deps: SupervisorDeps) {
   }
 
   async function cancel(namespace: string, name: string): Promise<Session> {
-    const s = sessions.get(namespace, name);
+    const s = await sessions.get(namespace, name);
     const k = key(s);
     if (isFinal(s.phase)) throw new ConflictError(`session "${name}" already finished (${s.phase})`);
     const run = running.get(k);
@@ -425,7 +425,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       stopping = true;
       for (const run of running.values()) terminate(run, { phase: Phase.Error, error: "interrupted: the server stopped" });
       await Promise.allSettled([...unsettled]);
-      sessions.flush();
+      await sessions.flush();
       spawner?.close();
       spawner = undefined;
     },

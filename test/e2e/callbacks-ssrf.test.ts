@@ -8,7 +8,7 @@ import { Webhook } from "standardwebhooks";
 import { createStore } from "../../src/store";
 import { createTopics } from "../../src/service/topics";
 import { createSecretService } from "../../src/service/secrets";
-import { createSessionService, type SessionService } from "../../src/service/sessions";
+import { createSessionService, type LocalSessionService as SessionService } from "../../src/service/sessions";
 import { createCallbackService, type CallbackDeps } from "../../src/service/callbacks";
 import { createLogger } from "../../src/lib/log";
 import { newSigningSecret } from "../../src/lib/standard-webhooks";

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { Agent } from "../../src/domain/agent";
 import { Phase, type Session } from "../../src/domain/session";
 import { createLogger } from "../../src/lib/log";
-import { createSessionService, type SessionService } from "../../src/service/sessions";
+import { createSessionService, type LocalSessionService as SessionService } from "../../src/service/sessions";
 import { createStore, type Store } from "../../src/store";
 import { createSupervisor, type SupervisorDeps } from "../../src/supervisor/supervisor";
 import { eventually, removeDir, tempDir } from "../helpers";
