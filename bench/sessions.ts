@@ -72,7 +72,7 @@ async function openRig(ctx: BenchContext, maxSessions = IN_FLIGHT) {
     const unsubscribe = topics.sessionEvent.subscribeKey(k, ({ event: e }) => (seen[e.type] ??= performance.now() - t0));
     const done = await new Promise<Session>((resolve) => {
       const off = topics.sessionEnded.subscribeKey(k, resolve);
-      const now = sessions.find(s.namespace, s.name);
+      const now = sessions.find(s.namespace, s.name) as Session | undefined; // the local store answers at once
       if (now && isFinal(now.phase)) {
         off();
         resolve(now);

@@ -28,6 +28,11 @@ import { clusterAgentView, clusterSecretView } from "./objects/views";
 import type { ObjectStore } from "./objects/types";
 import type { Cluster } from "./objects/cluster";
 import type { LeaderElector } from "./kube/lease";
+import type { SharedDatabase } from "./replicas";
+import { createPgSessionService } from "./service/sessions-pg";
+import { createPgTokenService } from "./service/tokens-pg";
+import type { SessionService } from "./service/sessions";
+import type { TokenService } from "./service/tokens";
 import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
@@ -45,6 +50,8 @@ export interface CoreOptions {
   now?: () => number;
   /** --kubernetes mode: the cluster whose agents and secrets these are (src/objects/cluster.ts). */
   cluster?: Cluster;
+  /** --database mode: the Postgres replicas share sessions, events and access tokens in (src/replicas.ts). */
+  database?: SharedDatabase;
 }
 
 export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {}) {
@@ -58,12 +65,16 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   const objects: ObjectStore = kube?.objects ?? createLocalObjects({ agents: localAgents, secrets: localSecrets, topics });
   const agents = kube ? clusterAgentView(objects) : localAgents;
   const secrets = kube ? clusterSecretView() : localSecrets;
-  const tokens = createTokenService({ store });
+  const db = opts.database;
+  const pgTokens = db ? createPgTokenService({ repo: db.repo, log }) : undefined;
+  const tokens: TokenService = pgTokens ?? createTokenService({ store });
   const watch = createWatchService({ store });
   const namespaces = createNamespaceService({ store });
-  const sessions = createSessionService({ store, log, topics, maxPending: cfg.maxPending });
+  const pgSessions = db ? createPgSessionService({ repo: db.repo, log, replicaId: db.replicaId, topics, maxPending: cfg.maxPending, leaseMs: db.replicaLeaseMs }) : undefined;
+  const sessions: SessionService = pgSessions ?? createSessionService({ store, log, topics, maxPending: cfg.maxPending });
   const supervisor = createSupervisor({
     sessions,
+    ...(pgSessions ? { work: pgSessions.work, cancelElsewhere: pgSessions.cancelElsewhere } : {}),
     log,
     maxSessions: cfg.maxSessions,
     command: opts.command ?? selfCommand(),
@@ -151,9 +162,19 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
         files = source;
       }
       await controller?.idle();
+      if (pgSessions) {
+        await pgTokens!.open();
+        await pgSessions.open();
+        // Another replica was asked to cancel a session: the one running it does.
+        pgSessions.onCancelRequest((namespace, name) => {
+          if (supervisor.runsHere(namespace, name)) supervisor.cancel(namespace, name).catch((err) => log.warn("failed to cancel on request", { session: `${namespace}/${name}`, error: (err as Error).message }));
+        });
+      }
       await supervisor.start();
       await callbacks.resume();
-      retention.start();
+      // Retention reads this process's store; sessions in Postgres are not removed yet (a known gap).
+      if (db) log.info("session retention is off with --database (sessions in Postgres are kept)");
+      else retention.start();
     },
     /** Stops the sources and the controller, then every session (they end Error), then the callbacks, and closes the store. */
     async stop() {
@@ -167,6 +188,11 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       await callbacks.stop();
       await retention.stop();
       await sessions.flush();
+      if (db) {
+        await pgSessions!.close();
+        await pgTokens!.close();
+        await db.repo.close();
+      }
       store.close();
     },
   };

@@ -67,9 +67,11 @@ function localTlsHost(tls: TlsMaterial | undefined): string {
 export async function startServer(cfg: ServeConfig, log: Logger, version: string): Promise<RunningServer> {
   // The cluster's client and caches are loaded only in --kubernetes mode.
   const cluster = cfg.kubernetes ? (await import("./objects/cluster")).connectCluster(cfg.kubernetes, log) : undefined;
-  const core = createCore(cfg, log, { cluster });
+  // The Postgres client and repository are loaded only with --database.
+  const database = cfg.database ? await (await import("./replicas")).connectDatabase(cfg.database, log) : undefined;
+  const core = createCore(cfg, log, { cluster, database });
   const adminTokenFile = join(cfg.dataDir, "admin-token");
-  const admin = core.tokens.ensureAdminToken(adminTokenFile);
+  const admin = await core.tokens.ensureAdminToken(adminTokenFile);
   if (admin.created) log.info("created admin token", { file: adminTokenFile });
 
   let tls: TlsMaterial | undefined;

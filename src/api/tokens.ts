@@ -28,10 +28,10 @@ export function tokenRoutes(deps: { tokens: TokenService }) {
     })
     .post(
       `${BASE}/namespaces/:namespace/accesstokens`,
-      ({ params, body, set }) => {
+      async ({ params, body, set }) => {
         const namespace = checkLabel("namespace", params.namespace);
         const name = body?.metadata?.name ?? "token";
-        const { token, row } = tokens.create(namespace, name);
+        const { token, row } = await tokens.create(namespace, name);
         set.status = 201;
         return tokenObject(row, token);
       },
@@ -43,13 +43,13 @@ export function tokenRoutes(deps: { tokens: TokenService }) {
     )
     .get(
       `${BASE}/namespaces/:namespace/accesstokens`,
-      ({ params }) => ({ apiVersion: "pai.io/v1", kind: "PaiAccessTokenList", items: tokens.list(checkLabel("namespace", params.namespace)).map((r) => tokenObject(r)) }),
+      async ({ params }) => ({ apiVersion: "pai.io/v1", kind: "PaiAccessTokenList", items: (await tokens.list(checkLabel("namespace", params.namespace))).map((r) => tokenObject(r)) }),
       { params: NamespaceParams, detail: { tags, summary: "List access tokens (without their values)" } },
     )
     .delete(
       `${BASE}/namespaces/:namespace/accesstokens/:id`,
-      ({ params }) => {
-        tokens.remove(params.namespace, params.id);
+      async ({ params }) => {
+        await tokens.remove(params.namespace, params.id);
         return { kind: "Status", apiVersion: "v1", status: "Success", code: 200, message: `token ${params.id} revoked` };
       },
       { params: t.Object({ namespace: t.String(), id: t.String() }), detail: { tags, summary: "Revoke an access token" } },

@@ -4,7 +4,10 @@ import { UsageError } from "../lib/args";
 import { createLogger } from "../lib/log";
 import { DataDirError } from "../store/db";
 import { TlsError } from "../lib/tls";
-import { KubeConfigError } from "../kube/config";
+
+
+/** Errors of modules loaded only in some modes (by name, so they are not loaded to be recognised): --kubernetes, --database. */
+const STARTUP_ERRORS = new Set(["KubeConfigError", "DatabaseError"]);
 
 /** Returns -1 while serving (the process lives on), or an exit code. */
 export async function runServe(argv: string[], version: string): Promise<number> {
@@ -39,8 +42,8 @@ export async function runServe(argv: string[], version: string): Promise<number>
   try {
     await starting;
   } catch (err) {
-    if (err instanceof DataDirError || err instanceof TlsError || err instanceof KubeConfigError) {
-      process.stderr.write(`error: ${err.message}\n`);
+    if (err instanceof DataDirError || err instanceof TlsError || STARTUP_ERRORS.has((err as Error)?.name)) {
+      process.stderr.write(`error: ${(err as Error).message}\n`);
       return 1;
     }
     if ((err as { code?: string }).code === "EADDRINUSE") {

@@ -57,6 +57,14 @@ export interface ServeConfig {
   kubernetes?: KubernetesConfig;
   /** Reconcile agents (webhook secrets, status); false serves the API alone (--no-controller). */
   controller: boolean;
+  /** Sessions, events and access tokens in this Postgres, shared by replicas (--database); default: SQLite in the data dir. */
+  database?: DatabaseConfig;
+}
+
+export interface DatabaseConfig {
+  url: string;
+  /** A replica whose heartbeat is older than this has lost its sessions (PAI_REPLICA_LEASE_MS, default 15 s). */
+  replicaLeaseMs: number;
 }
 
 export interface KubernetesConfig {
@@ -99,6 +107,7 @@ export const SERVE_FLAGS: FlagSpec = {
   "watch-namespaces": {},
   "lease-namespace": {},
   "no-controller": { boolean: true },
+  database: {},
   help: { short: "h", boolean: true },
 };
 
@@ -163,6 +172,11 @@ TLS (off by default: plain HTTP, e.g. behind a load balancer that terminates TLS
                                                 its PEM private key (both files, or neither)
       --tls-ca-file F       PAI_TLS_CA_FILE     the CA that clients trust (pai kubeconfig); default:
                                                 the last certificate in --tls-cert-file
+
+Replicas (see "Running on more than one machine" in the README):
+      --database URL        PAI_DATABASE_URL    postgres://user:password@host:5432/db: sessions, events
+                                                and access tokens live there, shared by every replica
+                                                started with it (needs --kubernetes for agents)
 
 In a Kubernetes cluster (see manifests/kubernetes and the README):
       --kubernetes          PAI_KUBERNETES=true Agents are the cluster's agents.pai.io resources and
@@ -273,6 +287,11 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   if (kubernetes && manifests)
     throw new UsageError("--manifests and --kubernetes do not go together: in a cluster, Agents are custom resources (kubectl apply -f the folder against the cluster)");
   if (kubernetes && !controller) throw new UsageError("--no-controller and --kubernetes do not go together: --kubernetes runs the controller (one replica at a time, by the Lease)");
+  const database = loadDatabaseConfig(pick("database", "PAI_DATABASE_URL"), env);
+  if (database && !kubernetes)
+    throw new UsageError(
+      "--database needs --kubernetes for now: replicas share sessions, events and access tokens in Postgres, and their Agents and Secrets come from the cluster (Agents in Postgres are not built yet)",
+    );
   return {
     port,
     host: pick("host", "PAI_HOST") ?? "0.0.0.0",
@@ -296,7 +315,25 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     tls,
     kubernetes,
     controller,
+    database,
   };
+}
+
+function loadDatabaseConfig(url: string | undefined, env: Record<string, string | undefined>): DatabaseConfig | undefined {
+  if (url === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    // The value may hold a password: it is not repeated.
+    throw new UsageError("--database must be a postgres:// URL, e.g. postgres://pai:secret@db:5432/pai (the value given is not a URL)");
+  }
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") throw new UsageError(`--database must be a postgres:// URL (got a ${u.protocol}// one); SQLite in the data dir is the default without --database`);
+  if (!u.hostname) throw new UsageError("--database: the URL has no host (postgres://user:password@host:5432/db)");
+  const leaseText = env.PAI_REPLICA_LEASE_MS || "15000";
+  const replicaLeaseMs = Number(leaseText);
+  if (!/^\d+$/.test(leaseText) || replicaLeaseMs < 200) throw new UsageError(`PAI_REPLICA_LEASE_MS must be a whole number of milliseconds, at least 200 (got "${leaseText}")`);
+  return { url, replicaLeaseMs };
 }
 
 function loadKubernetesConfig(pick: (flag: string, envName: string) => string | undefined, env: Record<string, string | undefined>): KubernetesConfig {

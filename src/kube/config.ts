@@ -14,7 +14,9 @@ import { dirname, isAbsolute, join } from "node:path";
 import { parse } from "yaml";
 
 /** Why no connection could be made from the configuration; the message says what to fix. */
-export class KubeConfigError extends Error {}
+export class KubeConfigError extends Error {
+  override name = "KubeConfigError";
+}
 
 export interface KubeConnection {
   /** https://host:port (no trailing slash). */

@@ -39,6 +39,26 @@ export class Topic<T> {
     if (this.all.size) for (const fn of [...this.all]) this.call(fn, message);
   }
 
+  /**
+   * Calls the subscribers of `key` only: for news of something that happened elsewhere (another
+   * replica), which those waiting on it must hear but everyone's subscribers (metrics, callbacks)
+   * already heard where it happened.
+   */
+  publishKeyed(message: T, key: string) {
+    const keyed = this.byKey.get(key);
+    if (keyed) for (const fn of [...keyed]) this.call(fn, message);
+  }
+
+  /** Subscribers of `key` alone (not counting everyone's). */
+  keyedListeners(key: string): number {
+    return this.byKey.get(key)?.size ?? 0;
+  }
+
+  /** Keys that have subscribers now. */
+  keys(): string[] {
+    return [...this.byKey.keys()];
+  }
+
   /** Subscribers listening now: everyone's plus those of `key`. */
   listeners(key?: string): number {
     return this.all.size + (key === undefined ? 0 : (this.byKey.get(key)?.size ?? 0));

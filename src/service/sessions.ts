@@ -32,10 +32,58 @@ export interface StartOptions {
   signature?: string;
 }
 
+/** Refuses (400) an env a session may not have: names that belong to the server, values it cannot pass. */
+export function checkStartEnv(env: EnvVar[] | undefined) {
+  // An empty env (most starts) has nothing to check.
+  if (!env?.length) return;
+  const bad = forbiddenEnvNames(env);
+  if (bad.length) throw new BadRequestError(`env: these variables may not be set for a session: ${bad.join(", ")}`);
+  const problem = envValueProblem(env);
+  if (problem) throw new BadRequestError(problem);
+}
+
+const NO_KEYS: string[] = [];
+/** What identifies a delivery: the sender's delivery id and, for signed ones, the signature. */
+export function deliveryKeys(opts: StartOptions): string[] {
+  const { delivery } = opts.origin;
+  if (!delivery && opts.signature === undefined) return NO_KEYS; // the common case, without allocating
+  return [delivery, opts.signature === undefined ? undefined : `signature:${opts.signature}`].filter((k): k is string => !!k);
+}
+
+/**
+ * A new Pending session of `agent`, named `<agent>-<kind>-<suffix as 8 hex digits>`: a counter per
+ * agent, unique (random 32-bit suffixes collide around 90k sessions of one agent), ordered,
+ * index-friendly (an agent's inserts land on one page), and it tells a caller nothing of other
+ * agents. The global order (seq) is stored, never shown.
+ */
+export function newSession(agent: Agent, opts: StartOptions, suffix: number, createdAt: string): Session {
+  const { namespace, name: agentName } = agent.metadata;
+  return {
+    name: `${agentName}-${opts.kind ?? "run"}-${suffix.toString(16).padStart(8, "0")}`,
+    namespace,
+    uid: uuid(),
+    agentDefinition: agentName,
+    generation: agent.metadata.generation,
+    spec: agent.spec,
+    title: opts.title,
+    env: opts.env ?? [],
+    origin: opts.origin,
+    phase: Phase.Pending,
+    response: null,
+    error: null,
+    payload: opts.payload,
+    callbackUrl: opts.callbackUrl ?? null,
+    callbackState: opts.callbackUrl ? CallbackState.Pending : null,
+    createdAt,
+    startedAt: null,
+    finishedAt: null,
+  };
+}
+
 /** Retry-After of a refused start (429). */
 export const RETRY_AFTER_SECONDS = 10;
 export const DEFAULT_MAX_PENDING = 100_000;
-const KINDS = ["wh", "run"] as const;
+export const SESSION_KINDS = ["wh", "run"] as const;
 
 export interface StartResult {
   session: Session;
@@ -108,7 +156,7 @@ export function createSessionService(deps: SessionServiceDeps) {
   const suffixes = new Map<string, number>();
   function nextSuffix(namespace: string, agent: string): number {
     const k = agentKey(namespace, agent);
-    const n = (suffixes.get(k) ?? store.sessions.lastSuffix(namespace, agent, KINDS)) + 1;
+    const n = (suffixes.get(k) ?? store.sessions.lastSuffix(namespace, agent, SESSION_KINDS)) + 1;
     suffixes.set(k, n);
     return n;
   }
@@ -129,13 +177,6 @@ export function createSessionService(deps: SessionServiceDeps) {
   /** Deliveries being committed now, so a duplicate arriving meanwhile joins the first. */
   const inFlight = new Map<string, Promise<StartResult>>();
 
-  /** What identifies a delivery: the sender's delivery id and, for signed ones, the signature. */
-  const NO_KEYS: string[] = [];
-  function deliveryKeys(opts: StartOptions): string[] {
-    const { delivery } = opts.origin;
-    if (!delivery && opts.signature === undefined) return NO_KEYS; // the common case, without allocating
-    return [delivery, opts.signature === undefined ? undefined : `signature:${opts.signature}`].filter((k): k is string => !!k);
-  }
 
   /**
    * Like `start`, but a delivery seen before (by `opts.origin.delivery` or `opts.signature`)
@@ -156,38 +197,10 @@ export function createSessionService(deps: SessionServiceDeps) {
   }
 
   async function create(agent: Agent, opts: StartOptions, keys = deliveryKeys(opts)): Promise<StartResult> {
-    // An empty env (most starts) has nothing to check.
-    if (opts.env?.length) {
-      const bad = forbiddenEnvNames(opts.env);
-      if (bad.length) throw new BadRequestError(`env: these variables may not be set for a session: ${bad.join(", ")}`);
-      const problem = envValueProblem(opts.env);
-      if (problem) throw new BadRequestError(problem);
-    }
+    checkStartEnv(opts.env);
     const { namespace, name: agentName } = agent.metadata;
     const mySeq = ++seq;
-    const session: Session = {
-      // A counter per agent: unique (random 32-bit suffixes collide around 90k sessions of one
-      // agent), ordered, index-friendly (an agent's inserts land on one page), and it tells a
-      // caller nothing of other agents. The global order (seq) is stored, never shown.
-      name: `${agentName}-${opts.kind ?? "run"}-${nextSuffix(namespace, agentName).toString(16).padStart(8, "0")}`,
-      namespace,
-      uid: uuid(),
-      agentDefinition: agentName,
-      generation: agent.metadata.generation,
-      spec: agent.spec,
-      title: opts.title,
-      env: opts.env ?? [],
-      origin: opts.origin,
-      phase: Phase.Pending,
-      response: null,
-      error: null,
-      payload: opts.payload,
-      callbackUrl: opts.callbackUrl ?? null,
-      callbackState: opts.callbackUrl ? CallbackState.Pending : null,
-      createdAt: now(),
-      startedAt: null,
-      finishedAt: null,
-    };
+    const session = newSession(agent, opts, nextSuffix(namespace, agentName), now());
     const existing = await writer.run(() => {
       for (const key of keys) {
         const earlier = store.sessions.findDelivery(namespace, agentName, key);

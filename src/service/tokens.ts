@@ -67,4 +67,14 @@ export function createTokenService(deps: { store: Store }) {
   return { create, authenticate, ensureAdminToken, list: (ns?: string) => store.tokens.list(ns), remove };
 }
 
-export type TokenService = ReturnType<typeof createTokenService>;
+type MaybePromise<T> = T | Promise<T>;
+
+/** Access tokens as the API and the server use them: in this process's store, or shared by replicas (./tokens-pg.ts). */
+export interface TokenService {
+  create(namespace: string | null, name: string): MaybePromise<{ token: string; row: TokenRow }>;
+  /** Synchronous everywhere: it runs on every request (replicas answer from a cache). */
+  authenticate(token: string | undefined | null): Principal | null;
+  ensureAdminToken(file: string): MaybePromise<{ token: string; created: boolean }>;
+  list(namespace?: string): MaybePromise<TokenRow[]>;
+  remove(namespace: string, id: string): MaybePromise<void>;
+}

@@ -50,6 +50,8 @@ export interface SupervisorDeps {
   queue?: Partial<QueueLimits>;
   /** Where the next session comes from; default: this process's store (the session service, if it is the local one). */
   work?: WorkSource;
+  /** Replicas: asks the replica running a session to cancel it (it is Running, but not here). */
+  cancelElsewhere?: (s: Session) => Promise<Session>;
   spawnsPerTurn?: number;
 }
 
@@ -400,6 +402,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       terminate(run, { phase: Phase.Cancelled, error: "cancelled" });
       return closed;
     }
+    if (s.phase === Phase.Running && deps.cancelElsewhere) return deps.cancelElsewhere(s);
     if (s.phase !== Phase.Pending) throw new ConflictError(`session "${name}" is not running`);
     if (cancelling.has(k)) throw new ConflictError(`session "${name}" is being cancelled`);
     // Held in memory or waiting in the store only: either way it must not start before Cancelled is committed.
@@ -435,6 +438,8 @@ export function createSupervisor(deps: SupervisorDeps) {
       return { running: running.size, queued: w.pending, held: w.held };
     },
     pids: () => [...running.values()].flatMap((r) => (r.pid === undefined ? [] : [r.pid])),
+    /** Whether this process runs the session now. */
+    runsHere: (namespace: string, name: string) => running.has(`${namespace}/${name}`),
   };
 }
 

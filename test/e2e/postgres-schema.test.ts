@@ -64,9 +64,11 @@ describe.skipIf(!HAVE_POSTGRES)("Postgres schema (real Postgres)", () => {
     expect(tables.map((r: { tablename: string }) => r.tablename)).toEqual([
       "access_tokens",
       "agents",
+      "replicas",
       "revisions",
       "secrets",
       "session_events",
+      "session_names",
       "sessions",
       "webhook_deliveries",
     ]);

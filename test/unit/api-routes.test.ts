@@ -24,8 +24,8 @@ let webhookToken: string;
 beforeAll(async () => {
   dir = tempDir("pai-api-");
   core = createCore({ dataDir: dir, maxSessions: 1, trustedProxies: [], allowPrivateCallbacks: false }, createLogger("error"));
-  admin = core.tokens.ensureAdminToken(join(dir, "admin-token")).token;
-  nsToken = core.tokens.create("team", "team-token").token;
+  admin = (await core.tokens.ensureAdminToken(join(dir, "admin-token"))).token;
+  nsToken = (await core.tokens.create("team", "team-token")).token;
   app = createApi({ ...core, log: createLogger("error"), ready: () => true, version: "test", maxBodyBytes: 64 * 1024 });
   core.agents.apply({ name: "echo", namespace: "default", spec: { models: ["pai/echo"], triggers: [{ webhook: {} }] } }, "api");
   core.agents.apply({ name: "helper", namespace: "team", spec: { models: ["pai/echo"] } }, "api");

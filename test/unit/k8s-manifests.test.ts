@@ -95,6 +95,28 @@ describe("manifests/kubernetes", () => {
     for (const s of [svc, lb]) expect(labels).toMatchObject(s.spec.selector);
   });
 
+  test("replicas/deployment.yaml: the same pod as the one-replica Deployment, on Postgres from a Secret, rolling, no volume claim", () => {
+    const [multi] = parseAllDocuments(readFileSync(join(DIR, "replicas", "deployment.yaml"), "utf8")).map((d) => d.toJS());
+    const single = find("Deployment", "pai");
+    // Applied after the folder, it replaces the one-replica Deployment.
+    expect(multi.metadata).toEqual(single.metadata);
+    expect(multi.spec.replicas).toBeGreaterThan(1);
+    expect(multi.spec.strategy.type).toBe("RollingUpdate");
+    const [c] = multi.spec.template.spec.containers;
+    const [one] = single.spec.template.spec.containers;
+    expect(c.env).toContainEqual({ name: "PAI_DATABASE_URL", valueFrom: { secretKeyRef: { name: "pai-database", key: "url" } } });
+    // Everything else of the container is the same: image, args, probes, ports, limits, security.
+    const { env: _e1, ...rest } = c;
+    const { env: _e2, ...restOne } = one;
+    expect(rest).toEqual(restOne);
+    expect(c.env.filter((e: any) => e.name !== "PAI_DATABASE_URL")).toEqual(expect.arrayContaining(one.env));
+    expect(multi.spec.template.spec.securityContext).toEqual(single.spec.template.spec.securityContext);
+    expect(multi.spec.template.spec.serviceAccountName).toBe(single.spec.template.spec.serviceAccountName);
+    // No ReadWriteOnce claim shared by pods on different nodes: /data is each pod's own.
+    const data = multi.spec.template.spec.volumes.find((v: any) => v.name === "data");
+    expect(data).toEqual({ name: "data", emptyDir: {} });
+  });
+
   test("RBAC: agents and their status, secrets, and a Lease in pai-system only", () => {
     const rules = (d: any) => d.rules.map((r: any) => `${r.apiGroups.join(",")}/${r.resources.join(",")}: ${[...r.verbs].sort().join(",")}`).sort();
     expect(rules(find("ClusterRole", "pai"))).toEqual([

@@ -41,15 +41,15 @@ beforeAll(async () => {
   startedBefore = new Date().toISOString();
   core = createCore({ dataDir: dir, maxSessions: 1, trustedProxies: [], allowPrivateCallbacks: false }, createLogger("error"));
   startedAfter = new Date().toISOString();
-  admin = core.tokens.ensureAdminToken(join(dir, "admin-token")).token;
+  admin = (await core.tokens.ensureAdminToken(join(dir, "admin-token"))).token;
   app = createApi({ ...core, log: createLogger("error"), ready: () => true, version: "1.2.3", maxBodyBytes: 256 * 1024 });
   // team-a: an agent, then a token (later): its creation time is the agent's.
   core.agents.apply({ name: "helper", namespace: "team-a", spec: { models: ["pai/echo"] } }, "api");
   await Bun.sleep(5);
-  teamToken = core.tokens.create("team-a", "team-token").token;
+  teamToken = (await core.tokens.create("team-a", "team-token")).token;
   // vault: a secret only; tok-only: a token only.
   core.secrets.put({ namespace: "vault", name: "plain", data: { k: "v" } });
-  core.tokens.create("tok-only", "ci");
+  await core.tokens.create("tok-only", "ci");
   // runs: sessions only (their agent is gone; sessions are kept).
   const runner = core.agents.apply({ name: "runner", namespace: "runs", spec: { models: ["pai/echo"] } }, "api").agent;
   await core.sessions.start(runner, { title: "a task", origin: { kind: "api" }, kind: "run" });
@@ -93,7 +93,7 @@ describe("which namespaces exist", () => {
     const runs = await call("GET", `${NS}/runs`);
     expect(runs.status).toBe(200);
     expect(core.agents.find("runs", "runner")).toBeUndefined();
-    expect(runs.body.metadata.creationTimestamp).toBe(core.sessions.list("runs", 10)[0]!.createdAt);
+    expect(runs.body.metadata.creationTimestamp).toBe((await core.sessions.list("runs", 10))[0]!.createdAt);
     expect((await call("GET", `${NS}/tok-only`)).status).toBe(200);
     expect((await call("GET", `${NS}/vault`)).status).toBe(200);
   });

@@ -52,8 +52,8 @@ const agent = (name: string, spec: Record<string, unknown> = {}, metadata: Recor
 beforeAll(async () => {
   dir = tempDir("pai-kube-routes-");
   core = createCore({ dataDir: dir, maxSessions: 1, trustedProxies: [], allowPrivateCallbacks: false }, createLogger("error"));
-  admin = core.tokens.ensureAdminToken(join(dir, "admin-token")).token;
-  teamToken = core.tokens.create("team", "team-token").token;
+  admin = (await core.tokens.ensureAdminToken(join(dir, "admin-token"))).token;
+  teamToken = (await core.tokens.create("team", "team-token")).token;
   app = createApi({ ...core, log: createLogger("error"), ready: () => true, version: "1.2.3", maxBodyBytes: 256 * 1024 });
   core.agents.apply({ name: "web", namespace: "default", labels: { app: "web", tier: "gold" }, spec: { models: ["pai/echo", "anthropic/claude-x"] } }, "api");
   core.agents.apply({ name: "db", namespace: "default", labels: { app: "db" }, spec: { models: ["pai/echo"] } }, "api");

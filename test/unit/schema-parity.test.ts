@@ -48,7 +48,7 @@ const pgTables = Object.values(pg).filter((t) => is(t, PgTable)).map((t) => pgCo
 describe("schema parity (SQLite vs Postgres)", () => {
   test("the same tables", () => {
     const names = (ts: { name: string }[]) => ts.map((t) => t.name).sort();
-    expect(names(liteTables).length).toBe(7);
+    expect(names(liteTables).length).toBe(9);
     expect(names(pgTables)).toEqual(names(liteTables));
   });
 

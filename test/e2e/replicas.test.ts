@@ -1,0 +1,197 @@
+/**
+ * Replicas sharing Postgres (`pai serve --kubernetes --database postgres://…`): a real Postgres
+ * (test/pg.ts), the fake cluster of test/cluster.ts for Agents, and two, then three, `pai serve`
+ * processes. What must hold (issue 10, part 1): a webhook accepted by one replica may run on
+ * another, and its `wait` caller still gets the answer; SSE readers follow a session running
+ * elsewhere; a cancel reaches the replica running the session; a replica killed with SIGKILL leaves
+ * no session Running (another ends them "replica lost"); an access token revoked on one replica is
+ * refused by all; and 1,000 webhooks spread over three replicas, retried deliveries among them, run
+ * each exactly once with nothing lost.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { SQL } from "bun";
+import { eventually, removeDir, startServer, type TestServer } from "../helpers";
+import { startCluster, type Cluster } from "../cluster";
+import { startModelServer, hang, type FakeModelServer } from "../fakes/model-server";
+import { HAVE_POSTGRES, startPostgres, warnSkippedWithoutPostgres, type TestPostgres } from "../pg";
+
+warnSkippedWithoutPostgres("test/e2e/replicas.test.ts (replicas sharing Postgres)");
+
+const REPLICA_LEASE_MS = 1500;
+
+describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres", () => {
+  let pg: TestPostgres;
+  let db: SQL;
+  let cluster: Cluster;
+  let models: FakeModelServer;
+  const replicas: TestServer[] = [];
+  let echoUrl: string;
+  let slowUrl: string;
+
+  async function replica(maxSessions: number): Promise<TestServer> {
+    const r = await startServer({
+      args: ["--kubernetes", "--kubeconfig", cluster.kubeconfig, "--lease-namespace", "pai-system", "--database", pg.url, "--max-sessions", String(maxSessions)],
+      env: { PAI_LEASE_DURATION_MS: "1500", PAI_REPLICA_LEASE_MS: String(REPLICA_LEASE_MS), ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: models.anthropicBaseUrl },
+    });
+    replicas.push(r);
+    return r;
+  }
+  const on = (r: TestServer, url: string) => r.url + new URL(url).pathname;
+  const post = (r: TestServer, url: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(on(r, url), { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  /** The replicas that claimed the session (its owner names the replica's process). */
+  const ranOn = async (name: string) => {
+    const [row] = await db`SELECT owner FROM sessions WHERE namespace = 'default' AND name = ${name}`;
+    return replicas.filter((r) => typeof row?.owner === "string" && row.owner.includes(`_${r.proc.pid}_`));
+  };
+  const session = async (r: TestServer, name: string) => (await (await r.api(`/agents/${name}`)).json()) as { phase: string; response: string | null; error?: string };
+
+  let a: TestServer;
+  let b: TestServer;
+  /** Slow sessions started so far. */
+  const slow: string[] = [];
+  const runsSlow = async (r: TestServer) => {
+    for (const name of slow) if ((await ranOn(name)).includes(r)) return true;
+    return false;
+  };
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    db = new SQL(pg.url);
+    models = startModelServer();
+    // "slow" never answers: its sessions stay Running until cancelled or their replica dies.
+    models.script((model) => (model.includes("slow") ? hang : "ok"));
+    cluster = await startCluster();
+    await cluster.createAgent("echo", { models: ["pai/echo"], triggers: [{ webhook: {} }] });
+    await cluster.createAgent("slow", { models: ["anthropic/claude-slow"], triggers: [{ webhook: {} }] });
+    a = await replica(1);
+    b = await replica(4);
+    echoUrl = await cluster.webhookUrlOf("echo");
+    slowUrl = await cluster.webhookUrlOf("slow");
+  });
+
+  afterAll(async () => {
+    for (const r of replicas) {
+      r.proc.kill("SIGKILL");
+      await r.proc.exited;
+      removeDir(r.dataDir);
+    }
+    await db?.close();
+    await cluster?.stop();
+    await models?.stop();
+    pg?.stop();
+  });
+
+  test("a webhook accepted by A runs on B when A is full, and A's wait caller gets the answer", async () => {
+    // A runs one session at a time: slow sessions until one holds A's slot.
+    for (let i = 0; !(await runsSlow(a)); i++) {
+      expect(i).toBeLessThan(5);
+      const held = (await (await post(a, slowUrl, { title: `hold ${i}` })).json()) as { session: string };
+      slow.push(held.session);
+      await eventually(async () => (await session(a, held.session)).phase === "Running" && (await ranOn(held.session)).length === 1, 10_000, "the slow session running");
+    }
+    const res = await post(a, echoUrl, { title: "across replicas", wait: 30 });
+    expect(res.status).toBe(200);
+    const reply = (await res.json()) as { session: string; response: string; phase: string };
+    expect(reply.phase).toBe("Complete");
+    expect(reply.response).toContain("across replicas");
+    // Ran where there was room: B.
+    expect(await ranOn(reply.session)).toEqual([b]);
+    // Every replica reads the same session and events.
+    for (const r of [a, b]) {
+      expect(await session(r, reply.session)).toMatchObject({ phase: "Complete", response: reply.response });
+      const events = (await (await r.api(`/agents/${reply.session}/events`)).json()) as { events: { type: string }[] };
+      expect(events.events.map((e) => e.type).at(-1)).toBe("session.status_closed");
+    }
+  });
+
+  test("SSE on B follows a session running on A; a cancel sent to B reaches A; the stream ends with the closing event", async () => {
+    const started = (await (await post(a, slowUrl, { title: "follow me" })).json()) as { session: string };
+    await eventually(async () => (await session(b, started.session)).phase === "Running", 10_000, "running");
+    const [where] = await ranOn(started.session);
+    const other = where === a ? b : a;
+    expect(where).toBeDefined();
+    const stream = await fetch(`${other.url}/agents/${started.session}/stream`, { headers: { authorization: `Bearer ${other.token}` } });
+    expect(stream.status).toBe(200);
+    const text = stream.text();
+    const cancelled = await other.api(`/agents/${started.session}/cancel`, { method: "POST" });
+    expect(cancelled.status).toBe(200);
+    expect(((await cancelled.json()) as { phase: string }).phase).toBe("Cancelled");
+    const body = await text;
+    expect(body).toContain("session.status_running");
+    expect(body).toContain('"phase":"Cancelled"');
+    expect(body.trim().split("\n\n").at(-1)).toContain("session.status_closed");
+  });
+
+  test("an access token made on A works on B; revoked on B, A refuses it", async () => {
+    const made = await a.api("/apis/pai.io/v1/namespaces/team/accesstokens", { method: "POST", json: { metadata: { name: "ci" } } });
+    expect(made.status).toBe(201);
+    const { token, metadata } = (await made.json()) as { token: string; metadata: { uid: string } };
+    const asTeam = (r: TestServer) => fetch(`${r.url}/apis/pai.io/v1/namespaces/team/sessions`, { headers: { authorization: `Bearer ${token}` } });
+    await eventually(async () => (await asTeam(b)).status === 200, 5000, "the token accepted on B");
+    expect((await b.api(`/apis/pai.io/v1/namespaces/team/accesstokens/${metadata.uid}`, { method: "DELETE" })).status).toBe(200);
+    await eventually(async () => (await asTeam(a)).status === 401, 5000, "the revoked token refused on A");
+  });
+
+  test("1,000 webhooks over three replicas (retried deliveries among them): none lost, none run twice", async () => {
+    const c = await replica(4);
+    const targets = [a, b, c];
+    // Free A's and B's slots: slow sessions are cancelled.
+    const [{ names }] = await db`SELECT coalesce(array_agg(name), '{}') AS names FROM sessions WHERE phase IN ('Pending', 'Running') AND agent_definition = 'slow'`;
+    for (const name of names as string[]) await a.api(`/agents/${name}/cancel`, { method: "POST" });
+    const before = (await db`SELECT count(*)::int AS n FROM sessions WHERE agent_definition = 'echo'`)[0].n as number;
+    const N = 1000;
+    const accepted = new Map<number, string>();
+    let next = 0;
+    async function worker() {
+      for (let i = next++; i < N; i = next++) {
+        const delivery = `d-${i}`;
+        const res = await post(targets[i % 3]!, echoUrl, { title: `job ${i}` }, { "x-github-delivery": delivery, "x-github-event": "push" });
+        expect(res.status).toBe(200);
+        accepted.set(i, ((await res.json()) as { session: string }).session);
+        // Every tenth delivery is retried on another replica: it must get the same session.
+        if (i % 10 === 0) {
+          const again = await post(targets[(i + 1) % 3]!, echoUrl, { title: `job ${i}` }, { "x-github-delivery": delivery, "x-github-event": "push" });
+          expect(((await again.json()) as { session: string }).session).toBe(accepted.get(i)!);
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: 24 }, worker));
+    expect(new Set(accepted.values()).size).toBe(N);
+    await eventually(
+      async () => (await db`SELECT count(*)::int AS n FROM sessions WHERE agent_definition = 'echo' AND phase = 'Complete'`)[0].n === before + N,
+      120_000,
+      "every session Complete",
+    );
+    const [{ n: total }] = await db`SELECT count(*)::int AS n FROM sessions WHERE agent_definition = 'echo'`;
+    expect(total).toBe(before + N);
+    // Run once: one running event and one closing event each.
+    const twice = await db`SELECT session, count(*)::int AS n FROM session_events WHERE type = 'session.status_running' GROUP BY namespace, session HAVING count(*) > 1`;
+    expect(twice).toEqual([]);
+    const unclosed = await db`SELECT s.name FROM sessions s WHERE s.agent_definition = 'echo' AND (SELECT count(*) FROM session_events e WHERE e.namespace = s.namespace AND e.session = s.name AND e.type = 'session.status_closed') <> 1`;
+    expect(unclosed).toEqual([]);
+    // Spread: every replica ran some.
+    const owners = await db`SELECT owner, count(*)::int AS n FROM sessions WHERE agent_definition = 'echo' AND name = ANY(${[...accepted.values()]}) GROUP BY owner`;
+    expect(owners.length).toBe(3);
+  }, 180_000);
+
+  test("kill -9 of the replica running sessions: another ends them Error (replica lost) after the lease", async () => {
+    const started = (await (await post(b, slowUrl, { title: "orphan" })).json()) as { session: string };
+    await eventually(async () => (await session(a, started.session)).phase === "Running", 10_000, "running");
+    const [where] = await ranOn(started.session);
+    expect(where).toBeDefined();
+    const survivor = replicas.find((r) => r !== where && r.proc.exitCode === null)!;
+    where!.proc.kill("SIGKILL");
+    await where!.proc.exited;
+    const ended = await eventually(async () => {
+      const s = await session(survivor, started.session);
+      return s.phase === "Error" ? s : undefined;
+    }, 10_000, "the orphaned session ended");
+    expect(ended.error).toBe("replica lost");
+    const events = (await (await survivor.api(`/agents/${started.session}/events`)).json()) as { events: { type: string; content: { message?: string } }[] };
+    expect(events.events.at(-1)!.type).toBe("session.status_closed");
+    expect(events.events.some((e) => e.type === "session.error" && e.content.message?.includes("replica lost"))).toBe(true);
+    const [{ n }] = await db`SELECT count(*)::int AS n FROM sessions WHERE phase = 'Running' AND owner = (SELECT owner FROM sessions WHERE name = ${started.session})`;
+    expect(n).toBe(0);
+  });
+});
