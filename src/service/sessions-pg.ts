@@ -326,6 +326,8 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
         notify(CHANNELS.ended, { ns: s.namespace, s: s.name });
       }
       if (lost.length) log.warn("ended sessions of a lost replica", { count: lost.length });
+      // Sessions nobody here follows any more.
+      for (const k of seen.keys()) if (!topics.sessionEvent.keyedListeners(k)) seen.delete(k);
       // Also the fallback for missed notifications and slots freed elsewhere.
       wake();
     } catch (err) {

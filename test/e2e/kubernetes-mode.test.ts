@@ -12,76 +12,39 @@
  * one replica at a time runs the controller, and another takes over when it stops or dies.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHmac } from "node:crypto";
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { parse, stringify } from "yaml";
+import { parse } from "yaml";
 import { eventually, removeDir, runCli, startServer, tempDir, type TestServer } from "../helpers";
-import { HAVE_KUBECTL, startKubeServer, warnSkippedWithoutKubectl, type KubeServer } from "../kube";
-import { startLeaseProxy } from "../fakes/kube-leases";
-
-interface AgentObject {
-  metadata: { name: string; namespace: string; uid: string; generation: number; resourceVersion: string };
-  spec: Record<string, unknown>;
-  status?: { webhookUrl?: string; observedGeneration?: number; conditions?: { type: string; status: string; message?: string }[] };
-}
+import { HAVE_KUBECTL, warnSkippedWithoutKubectl } from "../kube";
+import { startCluster, type AgentObject, type Cluster } from "../cluster";
 
 const LEASE_MS = 1500;
-let k: KubeServer;
-let proxy: Awaited<ReturnType<typeof startLeaseProxy>>;
-let kubeconfig: string;
-let dir: string;
-let users: CustomObjectsApi;
-let core: CoreV1Api;
+let cluster: Cluster;
 const replicas: TestServer[] = [];
 
 async function startReplica(extra: string[] = []): Promise<TestServer> {
-  const r = await startServer({ args: ["--kubernetes", "--kubeconfig", kubeconfig, "--lease-namespace", "pai-system", ...extra], env: { PAI_LEASE_DURATION_MS: String(LEASE_MS) } });
+  const r = await startServer({ args: ["--kubernetes", "--kubeconfig", cluster.kubeconfig, "--lease-namespace", "pai-system", ...extra], env: { PAI_LEASE_DURATION_MS: String(LEASE_MS) } });
   replicas.push(r);
   return r;
 }
 
 const agentPath = (name: string, ns = "default") => `/apis/pai.io/v1/namespaces/${ns}/agents/${name}`;
-async function getAgent(name: string, ns = "default"): Promise<AgentObject> {
-  return (await users.getNamespacedCustomObject({ group: "pai.io", version: "v1", namespace: ns, plural: "agents", name })) as AgentObject;
-}
-async function createAgent(name: string, spec: Record<string, unknown>, ns = "default"): Promise<AgentObject> {
-  return (await users.createNamespacedCustomObject({ group: "pai.io", version: "v1", namespace: ns, plural: "agents", body: { apiVersion: "pai.io/v1", kind: "Agent", metadata: { name, namespace: ns }, spec } })) as AgentObject;
-}
+const getAgent = (name: string, ns = "default"): Promise<AgentObject> => cluster.getAgent(name, ns);
+const createAgent = (name: string, spec: Record<string, unknown>, ns = "default"): Promise<AgentObject> => cluster.createAgent(name, spec, ns);
 const webhookSpec = (extra: Record<string, unknown> = {}) => ({ models: ["pai/echo"], triggers: [{ webhook: { ...extra } }] });
-
-/** The status once the controller has written a webhook URL of `replica` (and, if given, a different one than `not`). */
-async function webhookUrlOf(name: string, not?: string): Promise<string> {
-  return eventually(async () => {
-    const a = await getAgent(name);
-    const url = a.status?.webhookUrl;
-    return url && url !== not ? url : undefined;
-  }, 10_000, `a webhook URL in the status of ${name}`);
-}
+const webhookUrlOf = (name: string, not?: string) => cluster.webhookUrlOf(name, not);
 
 /** A replica's own address for a webhook URL in the status (they share --public-url in a cluster; here each has its port). */
 const on = (replica: TestServer, webhookUrl: string) => replica.url + new URL(webhookUrl).pathname;
 
 async function leaseHolder(): Promise<string | undefined> {
-  const lease = proxy.leases.get("pai-system/pai-controller") as { spec?: { holderIdentity?: string } } | undefined;
+  const lease = cluster.proxy.leases.get("pai-system/pai-controller") as { spec?: { holderIdentity?: string } } | undefined;
   return lease?.spec?.holderIdentity || undefined;
 }
 
 beforeAll(async () => {
-  dir = tempDir("pai-kmode-");
-  k = await startKubeServer({ args: ["--no-controller"] });
-  const tlsDir = join(k.server.dataDir, "tls");
-  proxy = await startLeaseProxy({ upstream: k.url, upstreamCa: k.ca, tls: { cert: readFileSync(join(tlsDir, "server.crt"), "utf8"), key: readFileSync(join(tlsDir, "server.key"), "utf8") } });
-  // The kubeconfig pai made, pointed at the proxy (same certificate, same CA, same token).
-  const config = parse(readFileSync(k.kubeconfig, "utf8"));
-  config.clusters[0].cluster.server = proxy.url;
-  kubeconfig = join(dir, "kubeconfig");
-  writeFileSync(kubeconfig, stringify(config), { mode: 0o600 });
-  const kc = new KubeConfig();
-  kc.loadFromFile(k.kubeconfig);
-  users = kc.makeApiClient(CustomObjectsApi);
-  core = kc.makeApiClient(CoreV1Api);
+  cluster = await startCluster();
 });
 
 afterAll(async () => {
@@ -90,10 +53,7 @@ afterAll(async () => {
     await r.proc.exited;
     removeDir(r.dataDir);
   }
-  await proxy?.stop();
-  await k?.stop();
-  removeDir(k?.server.dataDir ?? "");
-  removeDir(dir);
+  await cluster?.stop();
 });
 
 describe("the API server without a controller (pai serve --no-controller)", () => {
@@ -101,7 +61,7 @@ describe("the API server without a controller (pai serve --no-controller)", () =
     const agent = await createAgent("plain", webhookSpec());
     await Bun.sleep(200);
     expect((await getAgent("plain")).status ?? {}).toEqual({});
-    expect((await k.api("/api/v1/namespaces/default/secrets/pai-webhook-plain")).status).toBe(404);
+    expect((await cluster.k.api("/api/v1/namespaces/default/secrets/pai-webhook-plain")).status).toBe(404);
     const body = (uid: string) => ({
       apiVersion: "v1",
       kind: "Secret",
@@ -109,16 +69,16 @@ describe("the API server without a controller (pai serve --no-controller)", () =
       stringData: { token: "a".repeat(64) },
     });
     // An owner that is not there is refused, with the field named.
-    const wrong = await k.api("/api/v1/namespaces/default/secrets", { method: "POST", json: body("not-the-uid") });
+    const wrong = await cluster.k.api("/api/v1/namespaces/default/secrets", { method: "POST", json: body("not-the-uid") });
     expect(wrong.status).toBe(422);
     expect(JSON.stringify(await wrong.json())).toContain("metadata.ownerReferences[0].uid");
-    const made = await k.api("/api/v1/namespaces/default/secrets", { method: "POST", json: body(agent.metadata.uid) });
+    const made = await cluster.k.api("/api/v1/namespaces/default/secrets", { method: "POST", json: body(agent.metadata.uid) });
     expect(made.status).toBe(201);
-    const secret = await core.readNamespacedSecret({ name: "pai-webhook-plain", namespace: "default" });
+    const secret = await cluster.core.readNamespacedSecret({ name: "pai-webhook-plain", namespace: "default" });
     expect(secret.metadata?.ownerReferences).toEqual([{ apiVersion: "pai.io/v1", kind: "Agent", name: "plain", uid: agent.metadata.uid, controller: true }]);
     // Deleting the owner deletes the secret, as the garbage collector does.
-    await users.deleteNamespacedCustomObject({ group: "pai.io", version: "v1", namespace: "default", plural: "agents", name: "plain" });
-    expect((await k.api("/api/v1/namespaces/default/secrets/pai-webhook-plain")).status).toBe(404);
+    await cluster.users.deleteNamespacedCustomObject({ group: "pai.io", version: "v1", namespace: "default", plural: "agents", name: "plain" });
+    expect((await cluster.k.api("/api/v1/namespaces/default/secrets/pai-webhook-plain")).status).toBe(404);
   });
 });
 
@@ -138,7 +98,7 @@ describe("pai serve --kubernetes", () => {
     const agent = await getAgent("early");
     const token = new URL(url).pathname.split("/").pop()!;
     expect(token).toMatch(/^[0-9a-f]{64}$/);
-    const secret = await core.readNamespacedSecret({ name: "pai-webhook-early", namespace: "default" });
+    const secret = await cluster.core.readNamespacedSecret({ name: "pai-webhook-early", namespace: "default" });
     expect(Buffer.from(secret.data!.token!, "base64").toString()).toBe(token);
     expect(secret.type).toBe("pai.io/webhook-token");
     expect(secret.metadata?.ownerReferences).toEqual([{ apiVersion: "pai.io/v1", kind: "Agent", name: "early", uid: agent.metadata.uid, controller: true }]);
@@ -155,7 +115,7 @@ describe("pai serve --kubernetes", () => {
   });
 
   test("a webhook runs on any replica from its caches (no API call per request), its session in that replica's store", async () => {
-    const before = proxy.requests.length;
+    const before = cluster.proxy.requests.length;
     for (const r of [a, b]) {
       const res = await fetch(on(r, url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: `hello from ${r.port}`, wait: 30 }) });
       expect(res.status).toBe(200);
@@ -165,7 +125,7 @@ describe("pai serve --kubernetes", () => {
       expect((await r.api(`/agents/${reply.session}`)).status).toBe(200);
     }
     // Only watches and lease renewals went to the API server meanwhile: no agent or secret reads.
-    const reads = proxy.requests.slice(before).filter((q) => q.method === "GET" && !q.path.includes("watch") && !q.path.includes("/leases/"));
+    const reads = cluster.proxy.requests.slice(before).filter((q) => q.method === "GET" && !q.path.includes("watch") && !q.path.includes("/leases/"));
     expect(reads).toEqual([]);
   });
 
@@ -195,7 +155,7 @@ describe("pai serve --kubernetes", () => {
   describe.skipIf(!HAVE_KUBECTL)("the page's rotation", () => {
     warnSkippedWithoutKubectl("the rotation with kubectl delete secret in --kubernetes mode");
     test("kubectl delete secret pai-webhook-<agent>: a new URL, the old token refused on every replica", async () => {
-      const del = await k.kubectl(["delete", "secret", "pai-webhook-early", "-n", "default"]);
+      const del = await cluster.k.kubectl(["delete", "secret", "pai-webhook-early", "-n", "default"]);
       expect(del.code).toBe(0);
       const rotated = await webhookUrlOf("early", url);
       for (const r of [a, b]) {
@@ -208,11 +168,11 @@ describe("pai serve --kubernetes", () => {
 
   test("status is written through the status subresource, on change only: a spec change moves observedGeneration, a resync writes nothing", async () => {
     const agent = await getAgent("early");
-    await users.patchNamespacedCustomObject(
+    await cluster.users.patchNamespacedCustomObject(
       { group: "pai.io", version: "v1", namespace: "default", plural: "agents", name: "early", body: [{ op: "add", path: "/spec/system", value: "Be brief." }] },
     );
     await eventually(async () => (await getAgent("early")).status?.observedGeneration === agent.metadata.generation + 1, 10_000, "observedGeneration to follow the spec");
-    const statusPuts = () => proxy.requests.filter((q) => q.method === "PUT" && q.path.endsWith("/agents/early/status")).length;
+    const statusPuts = () => cluster.proxy.requests.filter((q) => q.method === "PUT" && q.path.endsWith("/agents/early/status")).length;
     const settled = (await getAgent("early")).metadata.resourceVersion;
     const puts = statusPuts();
     // The controller sees its own status write come back and reconciles it again: nothing to write.
@@ -220,11 +180,11 @@ describe("pai serve --kubernetes", () => {
     expect(statusPuts()).toBe(puts);
     expect((await getAgent("early")).metadata.resourceVersion).toBe(settled);
     // Every status write went to …/status, never to the object itself.
-    expect(proxy.requests.filter((q) => q.method === "PUT" && /\/agents\/[^/]+$/.test(q.path.split("?")[0]!))).toEqual([]);
+    expect(cluster.proxy.requests.filter((q) => q.method === "PUT" && /\/agents\/[^/]+$/.test(q.path.split("?")[0]!))).toEqual([]);
   });
 
   test("a Linear signing secret from a cluster Secret (secretRef) checks deliveries on the replicas", async () => {
-    await core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: "linear" }, stringData: { secret: "lin-signing" } } });
+    await cluster.core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: "linear" }, stringData: { secret: "lin-signing" } } });
     await createAgent("signed", webhookSpec({ linearSignatureSecret: { secretRef: { name: "linear", key: "secret" } } }));
     const signedUrl = await webhookUrlOf("signed");
     const body = JSON.stringify({ action: "create", type: "Project", data: { name: "p" }, webhookTimestamp: Date.now() });
@@ -238,11 +198,11 @@ describe("pai serve --kubernetes", () => {
 
   test("a pai-webhook-<agent> Secret the agent does not own is replaced by an owned one with a new token", async () => {
     const planted = "b".repeat(64);
-    await core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: "pai-webhook-planted" }, type: "pai.io/webhook-token", stringData: { token: planted } } });
+    await cluster.core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: "pai-webhook-planted" }, type: "pai.io/webhook-token", stringData: { token: planted } } });
     const agent = await createAgent("planted", webhookSpec());
     const u = await webhookUrlOf("planted");
     expect(u).not.toContain(planted);
-    const secret = await core.readNamespacedSecret({ name: "pai-webhook-planted", namespace: "default" });
+    const secret = await cluster.core.readNamespacedSecret({ name: "pai-webhook-planted", namespace: "default" });
     expect(secret.metadata?.ownerReferences?.[0]?.uid).toBe(agent.metadata.uid);
     for (const r of [a, b]) await eventually(async () => (await fetch(`${r.url}/webhooks/default/planted/${planted}`, { method: "POST", body: "{}" })).status === 401, 3000, "the planted token refused");
   });
@@ -250,8 +210,8 @@ describe("pai serve --kubernetes", () => {
   test("removing an agent's webhook trigger deletes its Secret and its URL", async () => {
     await createAgent("untriggered", webhookSpec());
     const u = await webhookUrlOf("untriggered");
-    await users.patchNamespacedCustomObject({ group: "pai.io", version: "v1", namespace: "default", plural: "agents", name: "untriggered", body: [{ op: "remove", path: "/spec/triggers" }] });
-    await eventually(async () => (await k.api("/api/v1/namespaces/default/secrets/pai-webhook-untriggered")).status === 404, 10_000, "the secret deleted");
+    await cluster.users.patchNamespacedCustomObject({ group: "pai.io", version: "v1", namespace: "default", plural: "agents", name: "untriggered", body: [{ op: "remove", path: "/spec/triggers" }] });
+    await eventually(async () => (await cluster.k.api("/api/v1/namespaces/default/secrets/pai-webhook-untriggered")).status === 404, 10_000, "the secret deleted");
     await eventually(async () => (await getAgent("untriggered")).status?.webhookUrl === undefined, 10_000, "the URL gone from the status");
     for (const r of [a, b]) await eventually(async () => (await fetch(on(r, u), { method: "POST", body: "{}" })).status === 404, 3000, `404 on ${r.url}`);
   });
@@ -259,8 +219,8 @@ describe("pai serve --kubernetes", () => {
   test("deleting an Agent: its Secret goes (owner reference), its webhook is 404 on every replica", async () => {
     await createAgent("shortlived", webhookSpec());
     const shortUrl = await webhookUrlOf("shortlived");
-    await users.deleteNamespacedCustomObject({ group: "pai.io", version: "v1", namespace: "default", plural: "agents", name: "shortlived" });
-    expect((await k.api("/api/v1/namespaces/default/secrets/pai-webhook-shortlived")).status).toBe(404);
+    await cluster.users.deleteNamespacedCustomObject({ group: "pai.io", version: "v1", namespace: "default", plural: "agents", name: "shortlived" });
+    expect((await cluster.k.api("/api/v1/namespaces/default/secrets/pai-webhook-shortlived")).status).toBe(404);
     for (const r of [a, b]) await eventually(async () => (await fetch(on(r, shortUrl), { method: "POST", body: "{}" })).status === 404, 3000, `404 on ${r.url}`);
   });
 
@@ -297,8 +257,8 @@ describe("pai serve --kubernetes --watch-namespaces", () => {
     const otherUrl = (await getAgent("early")).status!.webhookUrl!;
     expect((await fetch(on(d, otherUrl), { method: "POST", body: "{}" })).status).toBe(404);
     expect((await d.api(agentPath("early"))).status).toBe(404);
-    expect(proxy.requests.some((q) => q.path.startsWith("/apis/pai.io/v1/namespaces/team-a/agents?") && q.path.includes("watch=1"))).toBe(true);
-    expect(proxy.requests.some((q) => q.path.startsWith("/api/v1/namespaces/team-a/secrets?"))).toBe(true);
+    expect(cluster.proxy.requests.some((q) => q.path.startsWith("/apis/pai.io/v1/namespaces/team-a/agents?") && q.path.includes("watch=1"))).toBe(true);
+    expect(cluster.proxy.requests.some((q) => q.path.startsWith("/api/v1/namespaces/team-a/secrets?"))).toBe(true);
   });
 });
 
@@ -322,13 +282,13 @@ describe("manifests/kubernetes/rbac.yaml is the least privilege", () => {
     const granted = new Set<string>();
     for (const d of docs.filter((x) => x?.rules))
       for (const r of d.rules) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) granted.add(`${g}/${res}: ${v}`);
-    const used = new Set(proxy.requests.map((q) => attributes(q.method, q.path)));
+    const used = new Set(cluster.proxy.requests.map((q) => attributes(q.method, q.path)));
     expect([...used].filter((u) => !granted.has(u))).toEqual([]);
     // Reads made only after a conflict (a status or secret write that lost a race) may not have happened in this run.
     const onConflict = new Set(["pai.io/agents: get", "/secrets: get"]);
     expect([...granted].filter((g) => !used.has(g) && !onConflict.has(g))).toEqual([]);
     // The lease Role is namespaced to pai-system, where the replicas keep their Lease.
-    expect(proxy.requests.filter((q) => q.path.includes("/leases/")).every((q) => q.path.includes("/namespaces/pai-system/leases/"))).toBe(true);
+    expect(cluster.proxy.requests.filter((q) => q.path.includes("/leases/")).every((q) => q.path.includes("/namespaces/pai-system/leases/"))).toBe(true);
   });
 });
 
