@@ -50,7 +50,7 @@ async function openRig(ctx: BenchContext, maxSessions = IN_FLIGHT) {
   const core = createCore({ dataDir, maxSessions, trustedProxies: [], allowPrivateCallbacks: false }, log, { command: [ctx.pai], env: ctx.env, credentials: {} });
   const { sessions, supervisor, topics } = core;
   await core.start("http://localhost");
-  const agent = core.agents.apply({ name: "echo", namespace: "default", spec: { models: ["pai/echo"] } }, "api").agent;
+  const agent = (await core.agents.apply({ name: "echo", namespace: "default", spec: { models: ["pai/echo"] } }, "api")).agent;
   const killChildren = () => {
     for (const pid of supervisor.pids()) {
       try {

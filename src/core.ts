@@ -157,7 +157,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       if (cfg.manifests) {
         // The manifests watcher (and the YAML library) is loaded only when there is a folder to watch.
         const { createFileSource } = await import("./controller/sources/file");
-        const source = createFileSource({ dir: cfg.manifests, agents, topics, log, defaultNamespace: DEFAULT_NAMESPACE, writeStatus: cfg.writeStatus });
+        const source = createFileSource({ dir: cfg.manifests, agents: localAgents, topics, log, defaultNamespace: DEFAULT_NAMESPACE, writeStatus: cfg.writeStatus });
         source.start();
         files = source;
       }

@@ -152,7 +152,7 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
   const find = (namespace: string, name: string): StoredAgent | undefined => agents.find(namespace, name);
 
   /** Validates `next` as the agent at namespace/name (URL), applies fieldValidation, and writes it unless dry-run. */
-  function save(next: unknown, namespace: string, name: string | undefined, current: StoredAgent | undefined, opts: WriteOptions, set: { status?: number | string; headers: Record<string, string | number> }) {
+  async function save(next: unknown, namespace: string, name: string | undefined, current: StoredAgent | undefined, opts: WriteOptions, set: { status?: number | string; headers: Record<string, string | number> }) {
     checkAgainstUrl(next, namespace, name);
     const label = name ?? (isObject(next) && isObject(next.metadata) && typeof next.metadata.name === "string" ? next.metadata.name : "");
     const rv = isObject(next) && isObject(next.metadata) ? next.metadata.resourceVersion : undefined;
@@ -171,7 +171,7 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
       set.status = current ? 200 : 201;
       return preview(current?.agent, input);
     }
-    const result = agents.apply(input, "api");
+    const result = await agents.apply(input, "api");
     set.status = result.created ? 201 : 200;
     return result.agent;
   }
@@ -206,7 +206,7 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
    * the agent (a spec change, a restart, its webhook secret changing) writes its own webhookUrl,
    * observedGeneration and conditions again; what stays is what the controller does not write.
    */
-  function saveStatus(next: unknown, current: StoredAgent, opts: WriteOptions, set: { headers: Record<string, string | number> }) {
+  async function saveStatus(next: unknown, current: StoredAgent, opts: WriteOptions, set: { headers: Record<string, string | number> }) {
     const name = current.agent.metadata.name;
     if (!isObject(next)) throw new BadRequestError("request body must be an Agent object (only its status is used)");
     const meta = isObject(next.metadata) ? next.metadata : {};
@@ -232,7 +232,7 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
     if (JSON.stringify(status).length > MAX_STATUS_BYTES) throw invalid(AGENTS, name, [{ field: "status", message: `must be at most ${MAX_STATUS_BYTES} bytes as JSON` }]);
     if (warnings.length) set.headers.warning = warningHeader(warnings);
     if (opts.dryRun) return { ...current.agent, status };
-    agents.setStatus(current.agent.metadata.namespace, name, status as Agent["status"]);
+    await agents.setStatus(current.agent.metadata.namespace, name, status as Agent["status"]);
     return find(current.agent.metadata.namespace, name)?.agent ?? current.agent;
   }
 
@@ -347,7 +347,7 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
     )
     .delete(
       `${BASE}/namespaces/:namespace/agents/:name`,
-      ({ params, body, request }) => {
+      async ({ params, body, request }) => {
         const namespace = checkLabel("namespace", params.namespace);
         const opts = deleteOptions(request, body);
         const found = find(namespace, params.name);
@@ -357,7 +357,7 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
         if (opts.resourceVersion && opts.resourceVersion !== meta.resourceVersion)
           throw stale(AGENTS, meta.name, `Precondition failed: ResourceVersion in precondition: ${opts.resourceVersion}, ResourceVersion in object meta: ${meta.resourceVersion}`);
         if (opts.dryRun) return found.agent;
-        return agents.remove(namespace, params.name).agent;
+        return (await agents.remove(namespace, params.name)).agent;
       },
       { params: NamedParams, detail: { tags, summary: "Delete an agent and its webhook secret (DeleteOptions: dryRun, preconditions)" } },
     );

@@ -155,7 +155,7 @@ export function secretRoutes(deps: {
   const admin = (request: Request) => requireAdmin(tokens, request.headers.get("authorization"));
 
   /** Checks `next` as the secret namespace/name, and writes it unless dry-run. */
-  function save(next: unknown, namespace: string, name: string, current: SecretRow | undefined, opts: WriteOptions, set: { status?: number | string; headers: Record<string, string | number> }) {
+  async function save(next: unknown, namespace: string, name: string, current: SecretRow | undefined, opts: WriteOptions, set: { status?: number | string; headers: Record<string, string | number> }) {
     if (!isObject(next)) throw new BadRequestError("request body must be a Secret object");
     const warnings: string[] = [];
     const unknown = [
@@ -192,7 +192,7 @@ export function secretRoutes(deps: {
         createdAt: current?.createdAt ?? now,
       });
     }
-    const { secret, created } = secrets.put(input);
+    const { secret, created } = await secrets.put(input);
     set.status = created ? 201 : 200;
     return render(secret);
   }
@@ -306,7 +306,7 @@ export function secretRoutes(deps: {
     )
     .delete(
       `${BASE}/namespaces/:namespace/secrets/:name`,
-      ({ params, body, request }) => {
+      async ({ params, body, request }) => {
         const namespace = checkLabel("namespace", params.namespace);
         const opts = deleteOptions(request, body);
         const found = secrets.find(namespace, params.name);
@@ -315,7 +315,7 @@ export function secretRoutes(deps: {
         if (opts.resourceVersion && opts.resourceVersion !== String(found.resourceVersion))
           throw stale(SECRETS, found.name, `Precondition failed: ResourceVersion in precondition: ${opts.resourceVersion}, ResourceVersion in object meta: ${found.resourceVersion}`);
         if (opts.dryRun) return render(found);
-        return render(secrets.remove(namespace, params.name));
+        return render(await secrets.remove(namespace, params.name));
       },
       { params: NamedParams, detail: { tags, summary: "Delete a secret; deleting pai-webhook-<agent> rotates that agent's webhook token" } },
     );

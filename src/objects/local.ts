@@ -16,10 +16,10 @@ export function createLocalObjects(deps: { agents: AgentService; secrets: Secret
     findSecret: (namespace, name) => secrets.find(namespace, name),
     sourceProblem: (namespace, name) => agents.sourceProblem(namespace, name),
     async putOwnedSecret(owner, secret) {
-      secrets.put({ namespace: owner.metadata.namespace, ...secret, ownerUid: owner.metadata.uid });
+      await secrets.put({ namespace: owner.metadata.namespace, ...secret, ownerUid: owner.metadata.uid });
     },
     async deleteSecret(namespace, name) {
-      if (secrets.find(namespace, name)) secrets.remove(namespace, name);
+      if (secrets.find(namespace, name)) await secrets.remove(namespace, name);
     },
     async setStatus(agent, status) {
       return agents.setStatus(agent.metadata.namespace, agent.metadata.name, status);

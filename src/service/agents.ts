@@ -122,4 +122,25 @@ export function createAgentService(deps: { store: Store; topics: Pick<Topics, "c
   };
 }
 
-export type AgentService = ReturnType<typeof createAgentService>;
+/** The agent service of this process's own store (every call synchronous). */
+export type LocalAgentService = ReturnType<typeof createAgentService>;
+
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Agents as the API, the controller's object store and the metrics use them: in this process's
+ * store, in a database shared by replicas (../objects/postgres.ts), or read from a cluster
+ * (../objects/views.ts). Reads are synchronous everywhere (a cache where the store is remote);
+ * writes may be promises.
+ */
+export interface AgentService {
+  get(namespace: string, name: string): StoredAgent;
+  find(namespace: string, name: string): StoredAgent | undefined;
+  list(namespace?: string): StoredAgent[];
+  listBySource(source: string, prefix?: boolean): StoredAgent[];
+  sourceProblem(namespace: string, name: string): string | undefined;
+  setSourceProblem(namespace: string, name: string, problem: string | null): void;
+  apply(input: AgentInput, source: string): MaybePromise<ApplyResult>;
+  remove(namespace: string, name: string): MaybePromise<StoredAgent>;
+  setStatus(namespace: string, name: string, status: AgentStatus): MaybePromise<boolean>;
+}

@@ -65,4 +65,24 @@ export function createSecretService(deps: { store: Store; topics: Pick<Topics, "
   };
 }
 
-export type SecretService = ReturnType<typeof createSecretService>;
+type MaybePromise<T> = T | Promise<T>;
+
+/** The input of a secret write. */
+export interface SecretInput {
+  namespace: string;
+  name: string;
+  type?: string;
+  data: Record<string, string>;
+  labels?: Record<string, string> | null;
+  annotations?: Record<string, string> | null;
+  ownerUid?: string | null;
+}
+
+/** Secrets as the API and the object store use them (see AgentService): synchronous reads, writes that may be promises. */
+export interface SecretService {
+  get(namespace: string, name: string): SecretRow;
+  find(namespace: string, name: string): SecretRow | undefined;
+  list(namespace?: string): SecretRow[];
+  put(input: SecretInput): MaybePromise<{ secret: SecretRow; created: boolean }>;
+  remove(namespace: string, name: string): MaybePromise<SecretRow>;
+}

@@ -51,7 +51,7 @@ beforeAll(async () => {
   core.secrets.put({ namespace: "vault", name: "plain", data: { k: "v" } });
   await core.tokens.create("tok-only", "ci");
   // runs: sessions only (their agent is gone; sessions are kept).
-  const runner = core.agents.apply({ name: "runner", namespace: "runs", spec: { models: ["pai/echo"] } }, "api").agent;
+  const runner = (await core.agents.apply({ name: "runner", namespace: "runs", spec: { models: ["pai/echo"] } }, "api")).agent;
   await core.sessions.start(runner, { title: "a task", origin: { kind: "api" }, kind: "run" });
   core.agents.remove("runs", "runner");
 });

@@ -16,7 +16,7 @@ import { loadManifests } from "../../domain/manifest";
 import { stringifyYamlFile } from "../../lib/yaml";
 import { deepEqual } from "../../lib/json";
 import type { Logger } from "../../lib/log";
-import type { AgentService } from "../../service/agents";
+import type { LocalAgentService } from "../../service/agents";
 import type { Change, Topics } from "../../service/topics";
 
 const isManifest = (f: string) => /\.ya?ml$/i.test(f);
@@ -66,7 +66,7 @@ export function replaceFileContents(path: string, text: string) {
 
 export interface FileSourceDeps {
   dir: string;
-  agents: AgentService;
+  agents: LocalAgentService;
   topics: Pick<Topics, "changes">;
   log: Logger;
   defaultNamespace: string;
