@@ -10,9 +10,10 @@ import { backlogRestart, sessionPriority } from "./backlog";
 import { hostileTraffic } from "./hostile";
 import { mcpMemory, toolTurns } from "./tools";
 import { kubernetes } from "./kubernetes";
+import { replicas } from "./replicas";
 
 /** Add new benchmarks here; each gets the same context and prints one table. */
-const BENCHMARKS: Benchmark[] = [coldStart, idleMemory, spawnPath, sessionThroughput, harnessMemory, serverMemoryWithSessions, webhookAccepts, webhookWait, backlogRestart, sessionPriority, hostileTraffic, toolTurns, mcpMemory, kubernetes];
+const BENCHMARKS: Benchmark[] = [coldStart, idleMemory, spawnPath, sessionThroughput, harnessMemory, serverMemoryWithSessions, webhookAccepts, webhookWait, backlogRestart, sessionPriority, hostileTraffic, toolTurns, mcpMemory, kubernetes, replicas];
 
 /** `--runs N` (default 15): start-ups per case; `--samples N` (default 200): spawns per case in the sessions benchmarks. */
 function countFlag(argv: string[], flag: string, fallback: number): number {
