@@ -33,6 +33,8 @@ import { createPgSessionService } from "./service/sessions-pg";
 import { createPgTokenService } from "./service/tokens-pg";
 import type { SessionService } from "./service/sessions";
 import type { TokenService } from "./service/tokens";
+import { createPostgresObjects } from "./objects/postgres";
+import { createPgLeader } from "./objects/pg-leader";
 import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
@@ -61,11 +63,13 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   const localAgents = createAgentService({ store, topics });
   const localSecrets = createSecretService({ store, topics });
   // In a cluster, agents and secrets are the cluster's; pai's API reads agents from its caches.
+  // Without one, replicas on Postgres keep them there (cached by each replica).
   const kube = opts.cluster;
-  const objects: ObjectStore = kube?.objects ?? createLocalObjects({ agents: localAgents, secrets: localSecrets, topics });
-  const agents = kube ? clusterAgentView(objects) : localAgents;
-  const secrets = kube ? clusterSecretView() : localSecrets;
   const db = opts.database;
+  const pgObjects = db && !kube ? createPostgresObjects({ sql: db.sql, repo: db.repo, topics, log, replicaId: db.replicaId }) : undefined;
+  const agents = kube ? clusterAgentView(kube.objects) : (pgObjects?.agents ?? localAgents);
+  const secrets = kube ? clusterSecretView() : (pgObjects?.secrets ?? localSecrets);
+  const objects: ObjectStore = kube?.objects ?? createLocalObjects({ agents, secrets, topics });
   const pgTokens = db ? createPgTokenService({ repo: db.repo, log }) : undefined;
   const tokens: TokenService = pgTokens ?? createTokenService({ store });
   const watch = createWatchService({ store });
@@ -127,28 +131,31 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     metrics,
     /** Watches of agents and secrets from the store's revision log (in a cluster, the API serves none: watch the cluster). */
     watch,
-    /** The leader election of --kubernetes mode (undefined otherwise, or before start). */
+    /** The leader election of replicas (--kubernetes or --database; undefined otherwise, or before start). */
     leader: () => elector,
     /**
      * Starts the controller (webhook URLs under `publicUrl`) and the manifests folder, waits until
      * every agent is reconciled, then runs the sessions and callbacks left from before.
      */
     async start(publicUrl: string) {
+      await pgObjects?.open();
       await objects.start();
-      if (kube) {
-        // Every replica serves webhooks from its caches; one at a time reconciles, holding the Lease.
-        elector = kube.elector({
-          onStartedLeading: () => {
-            log.info("leading: this replica runs the controller");
-            controller = createController({ objects, log, publicUrl });
-            controller.start();
-          },
-          onStoppedLeading: () => {
-            log.info("no longer leading: the controller stops here");
-            controller?.stop();
-            controller = undefined;
-          },
-        });
+      // Replicas: every one serves webhooks from its caches; one at a time reconciles.
+      const hooks = {
+        onStartedLeading: () => {
+          log.info("leading: this replica runs the controller");
+          controller = createController({ objects, log, publicUrl });
+          controller.start();
+        },
+        onStoppedLeading: () => {
+          log.info("no longer leading: the controller stops here");
+          controller?.stop();
+          controller = undefined;
+        },
+      };
+      if (kube || db) {
+        // In a cluster, the Lease pai-controller; on Postgres alone, an advisory lock.
+        elector = kube ? kube.elector(hooks) : createPgLeader({ sql: db!.sql, log, retryMs: Math.max(100, Math.round(db!.replicaLeaseMs / 5)), ...hooks });
         elector.start();
       } else if (cfg.controller !== false) {
         controller = createController({ objects, log, publicUrl });
@@ -166,6 +173,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
         await pgTokens!.open();
         await pgSessions.open();
         // Another replica was asked to cancel a session: the one running it does.
+        pgSessions.onAdoptedCallback((s) => callbacks.enqueue(s));
         pgSessions.onCancelRequest((namespace, name) => {
           if (supervisor.runsHere(namespace, name)) supervisor.cancel(namespace, name).catch((err) => log.warn("failed to cancel on request", { session: `${namespace}/${name}`, error: (err as Error).message }));
         });
@@ -191,6 +199,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       if (db) {
         await pgSessions!.close();
         await pgTokens!.close();
+        await pgObjects?.close();
         await db.repo.close();
       }
       store.close();

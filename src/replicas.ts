@@ -12,6 +12,8 @@ import type { Logger } from "./lib/log";
 import { createPgRunRepo, type PgRunRepo } from "./store/pg/run-repo";
 
 export interface SharedDatabase {
+  /** The client (agents and secrets are read and written through it; the repository owns and closes it). */
+  sql: SQL;
   repo: PgRunRepo;
   replicaId: string;
   replicaLeaseMs: number;
@@ -33,8 +35,8 @@ export async function connectDatabase(cfg: DatabaseConfig, log: Logger): Promise
     throw new DatabaseError(`cannot use the database at ${describeDatabase(cfg.url)}: ${(err as Error).message.replace(cfg.url, "<url>")}`);
   }
   const replicaId = `${hostname()}_${process.pid}_${randomId(4)}`;
-  log.info("sessions, events and access tokens are shared in Postgres", { database: describeDatabase(cfg.url), replica: replicaId });
-  return { repo, replicaId, replicaLeaseMs: cfg.replicaLeaseMs };
+  log.info("sessions, events, access tokens (and, without --kubernetes, agents and secrets) are shared in Postgres", { database: describeDatabase(cfg.url), replica: replicaId });
+  return { sql, repo, replicaId, replicaLeaseMs: cfg.replicaLeaseMs };
 }
 
 /** The database cannot be reached or used; the message says where (without the password). */

@@ -175,8 +175,8 @@ TLS (off by default: plain HTTP, e.g. behind a load balancer that terminates TLS
 
 Replicas (see "Running on more than one machine" in the README):
       --database URL        PAI_DATABASE_URL    postgres://user:password@host:5432/db: sessions, events
-                                                and access tokens live there, shared by every replica
-                                                started with it (needs --kubernetes for agents)
+                                                and access tokens (and Agents and Secrets, unless
+                                                --kubernetes) live there, shared by every replica
 
 In a Kubernetes cluster (see manifests/kubernetes and the README):
       --kubernetes          PAI_KUBERNETES=true Agents are the cluster's agents.pai.io resources and
@@ -288,10 +288,9 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     throw new UsageError("--manifests and --kubernetes do not go together: in a cluster, Agents are custom resources (kubectl apply -f the folder against the cluster)");
   if (kubernetes && !controller) throw new UsageError("--no-controller and --kubernetes do not go together: --kubernetes runs the controller (one replica at a time, by the Lease)");
   const database = loadDatabaseConfig(pick("database", "PAI_DATABASE_URL"), env);
-  if (database && !kubernetes)
-    throw new UsageError(
-      "--database needs --kubernetes for now: replicas share sessions, events and access tokens in Postgres, and their Agents and Secrets come from the cluster (Agents in Postgres are not built yet)",
-    );
+  if (database && manifests)
+    throw new UsageError("--manifests and --database do not go together yet: replicas keep their Agents in Postgres; apply the folder once through any replica (pai apply -f DIR, or kubectl apply -f DIR)");
+  if (database && !controller) throw new UsageError("--no-controller and --database do not go together: replicas run the controller one at a time");
   return {
     port,
     host: pick("host", "PAI_HOST") ?? "0.0.0.0",

@@ -55,6 +55,8 @@ export type PgSessionService = SessionService & {
   close(): Promise<void>;
   /** Asks for cancels of sessions that run here (another replica was asked). */
   onCancelRequest(fn: (namespace: string, name: string) => void): void;
+  /** Callbacks this replica took over from a lost one, to deliver. */
+  onAdoptedCallback(fn: (s: Session) => void): void;
   /** Asks the replica running a session to cancel it; resolves with the session once it ended. */
   cancelElsewhere(s: Session, timeoutMs?: number): Promise<Session>;
 };
@@ -108,6 +110,17 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
   async function writeBatch(batch: Queued[]) {
     const events = batch.flatMap((q) => (q.op.kind === "event" ? [{ namespace: q.op.namespace, session: q.op.session, event: q.op.event }] : []));
     try {
+      // Events of sessions this replica has not written to yet (another one ran them): their ids
+      // continue after the last stored one.
+      for (const e of events) {
+        if (e.event.id !== 0) continue;
+        const k = sessionKey(e.namespace, e.session);
+        let next = nextId.get(k);
+        if (next === undefined) next = (await repo.lastEventId(e.namespace, e.session)) + 1;
+        e.event.id = next;
+        nextId.set(k, next + 1);
+        if (e.event.type === EventType.StatusClosed) nextId.delete(k);
+      }
       // Events before the updates that end a session: a reader who sees it ended finds its closing event.
       if (events.length) await repo.appendEvents(events);
       for (const q of batch) if (q.op.kind === "update") await repo.update(q.op.namespace, q.op.name, q.op.values);
@@ -155,13 +168,15 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
   const nextId = new Map<string, number>();
   function appendEvent(namespace: string, name: string, type: string, content: unknown): SessionEvent {
     const k = sessionKey(namespace, name);
-    // A session gets its first event where it runs (claimed here, so it has none yet), or where it
-    // is ended for a lost replica (seeded from the store first).
-    const id = nextId.get(k) ?? 1;
-    nextId.set(k, id + 1);
-    const event: SessionEvent = { id, type, content, timestamp: now() };
+    // Where a session runs (claimed here) its ids are known; elsewhere (a callback or a cancel of a
+    // session another replica ran) the id is 0 until the batch reads the last stored one.
+    const known = nextId.get(k);
+    const event: SessionEvent = { id: known ?? 0, type, content, timestamp: now() };
+    if (known !== undefined) {
+      nextId.set(k, known + 1);
+      if (type === EventType.StatusClosed) nextId.delete(k);
+    }
     enqueue({ kind: "event", namespace, session: name, event }, () => topics.sessionEvent.publish({ namespace, session: name, event }, k)).catch(() => {});
-    if (type === EventType.StatusClosed) nextId.delete(k);
     return event;
   }
 
@@ -206,6 +221,7 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
 
   // ---- ends ----------------------------------------------------------------------------------
   const cancelHandlers: ((namespace: string, name: string) => void)[] = [];
+  const adoptHandlers: ((s: Session) => void)[] = [];
 
   async function finish(s: Session, result: { phase: Phase; response: string | null; error: string | null; usage?: Session["usage"] }): Promise<Session> {
     const finishedAt = now();
@@ -214,6 +230,8 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
       const ended = await repo.finishIfPending(s.namespace, s.name, { phase: result.phase, error: result.error, finishedAt });
       if (!ended) return cancelElsewhere({ ...s, phase: Phase.Running });
       pendingTotal = Math.max(0, pendingTotal - 1);
+      // Never claimed, so it has no events: its closing event is its first.
+      nextId.set(sessionKey(s.namespace, s.name), 1);
     }
     appendEvent(s.namespace, s.name, EventType.StatusClosed, { phase: result.phase, ...(result.error ? { reason: result.error } : {}) });
     await enqueue({ kind: "update", namespace: s.namespace, name: s.name, values: { phase: result.phase, response: result.response, error: result.error, finishedAt, usage: result.usage ?? undefined } });
@@ -315,7 +333,8 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
     try {
       await repo.heartbeat(replicaId, Date.now(), startedAt);
       pendingTotal = await repo.countPending();
-      const lost = await repo.reapLost(Date.now(), leaseMs, now());
+      // The reaper becomes their owner: their callbacks are its to deliver (and no one else's to adopt).
+      const lost = await repo.reapLost(Date.now(), leaseMs, now(), replicaId);
       for (const s of lost) {
         // Its events were written elsewhere: continue after the last.
         nextId.set(sessionKey(s.namespace, s.name), (await repo.lastEventId(s.namespace, s.name)) + 1);
@@ -326,6 +345,10 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
         notify(CHANNELS.ended, { ns: s.namespace, s: s.name });
       }
       if (lost.length) log.warn("ended sessions of a lost replica", { count: lost.length });
+      // Callbacks a lost (or stopped) replica had still to deliver: this one delivers them.
+      const adopted = await repo.adoptCallbacks(replicaId, Date.now(), leaseMs);
+      for (const s of adopted) for (const fn of adoptHandlers) fn(s);
+      if (adopted.length) log.info("took over callbacks of a replica that is gone", { count: adopted.length });
       // Sessions nobody here follows any more.
       for (const k of seen.keys()) if (!topics.sessionEvent.keyedListeners(k)) seen.delete(k);
       // Also the fallback for missed notifications and slots freed elsewhere.
@@ -350,8 +373,8 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
     events: (namespace, name, opts) => repo.events(namespace, name, opts),
     running: () => repo.runningOf(replicaId),
     /**
-     * None: a replica has a new identity each start, so what a stopped one left is not this one's
-     * to resume (two replicas would both deliver it). Known gap: such callbacks stay pending.
+     * None at start: a replica has a new identity each start, and what a stopped or lost replica
+     * left is taken over by exactly one replica (adoptCallbacks, on its heartbeat).
      */
     pendingCallbacks: async () => [],
     findDelivery: (namespace, agent, delivery) => repo.findDelivery(namespace, agent, delivery),
@@ -366,6 +389,7 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
     flush,
     work,
     onCancelRequest: (fn) => void cancelHandlers.push(fn),
+    onAdoptedCallback: (fn) => void adoptHandlers.push(fn),
     cancelElsewhere,
     async open() {
       await tick();
@@ -393,6 +417,8 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
     async close() {
       clearInterval(timer);
       await flush();
+      // Gone cleanly: callbacks left to deliver are the other replicas' at once.
+      await repo.retire(replicaId).catch((err) => log.warn("failed to remove this replica's heartbeat", { error: (err as Error).message }));
       for (const off of unlisten.splice(0)) await off().catch(() => {});
     },
   };

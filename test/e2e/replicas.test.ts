@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
-import { eventually, removeDir, startServer, type TestServer } from "../helpers";
+import { eventually, removeDir, runCli, startServer, type TestServer } from "../helpers";
 import { startCluster, type Cluster } from "../cluster";
 import { startModelServer, hang, type FakeModelServer } from "../fakes/model-server";
 import { HAVE_POSTGRES, startPostgres, warnSkippedWithoutPostgres, type TestPostgres } from "../pg";
@@ -18,6 +18,8 @@ import { HAVE_POSTGRES, startPostgres, warnSkippedWithoutPostgres, type TestPost
 warnSkippedWithoutPostgres("test/e2e/replicas.test.ts (replicas sharing Postgres)");
 
 const REPLICA_LEASE_MS = 1500;
+/** Not exited and not killed (a killed process has a signal code, not an exit code). */
+const alive = (r: TestServer) => r.proc.exitCode === null && r.proc.signalCode === null;
 
 describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres", () => {
   let pg: TestPostgres;
@@ -180,7 +182,7 @@ describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres", () => {
     await eventually(async () => (await session(a, started.session)).phase === "Running", 10_000, "running");
     const [where] = await ranOn(started.session);
     expect(where).toBeDefined();
-    const survivor = replicas.find((r) => r !== where && r.proc.exitCode === null)!;
+    const survivor = replicas.find((r) => r !== where && alive(r))!;
     where!.proc.kill("SIGKILL");
     await where!.proc.exited;
     const ended = await eventually(async () => {
@@ -193,5 +195,109 @@ describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres", () => {
     expect(events.events.some((e) => e.type === "session.error" && e.content.message?.includes("replica lost"))).toBe(true);
     const [{ n }] = await db`SELECT count(*)::int AS n FROM sessions WHERE phase = 'Running' AND owner = (SELECT owner FROM sessions WHERE name = ${started.session})`;
     expect(n).toBe(0);
+  });
+});
+
+describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres alone (no cluster): agents and secrets in Postgres too", () => {
+  let pg: TestPostgres;
+  const replicas: TestServer[] = [];
+  const AGENTS = "/apis/pai.io/v1/namespaces/default/agents";
+  const echo = { apiVersion: "pai.io/v1", kind: "Agent", metadata: { name: "echo" }, spec: { models: ["pai/echo"], triggers: [{ webhook: {} }] } };
+
+  async function replica(): Promise<TestServer> {
+    // Callbacks to loopback (the test's receiver), retried only after a minute: a kill comes first.
+    const r = await startServer({ args: ["--database", pg.url, "--allow-private-callbacks"], env: { PAI_REPLICA_LEASE_MS: String(REPLICA_LEASE_MS), PAI_CALLBACK_BACKOFF_MS: "60000,60000" } });
+    replicas.push(r);
+    return r;
+  }
+  const leaders = () => replicas.filter((r) => alive(r) && r.logs().split("leading: this replica runs the controller").length - r.logs().split("no longer leading").length === 1);
+  const tokenOf = async (r: TestServer, name: string) => {
+    const a = (await (await r.api(`${AGENTS}/${name}`)).json()) as { status?: { webhookUrl?: string } };
+    return a.status?.webhookUrl?.split("/").pop();
+  };
+  const hook = (r: TestServer, name: string, token: string) => fetch(`${r.url}/webhooks/default/${name}/${token}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: "hi", wait: 20 }) });
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+  });
+  afterAll(async () => {
+    for (const r of replicas) {
+      r.proc.kill("SIGKILL");
+      await r.proc.exited;
+      removeDir(r.dataDir);
+    }
+    pg?.stop();
+  });
+
+  test("an agent applied on A is served by B; one replica runs the controller; a rotation on B is refused by A", async () => {
+    const a = await replica();
+    const b = await replica();
+    expect((await a.api(AGENTS, { method: "POST", json: echo })).status).toBe(201);
+    const token = await eventually(() => tokenOf(b, "echo"), 10_000, "the webhook URL, read on B");
+    expect(leaders().length).toBe(1);
+    // B runs it (from its cache), and A reads the session.
+    const res = await hook(b, "echo", token);
+    expect(res.status).toBe(200);
+    const reply = (await res.json()) as { session: string; phase: string; response: string };
+    expect(reply.phase).toBe("Complete");
+    expect(((await (await a.api(`/agents/${reply.session}`)).json()) as { response: string }).response).toBe(reply.response);
+    // The page's rotation, on B: every replica refuses the old token and takes the new one.
+    expect((await b.api("/api/v1/namespaces/default/secrets/pai-webhook-echo", { method: "DELETE" })).status).toBe(200);
+    const rotated = await eventually(async () => {
+      const t = await tokenOf(a, "echo");
+      return t && t !== token ? t : undefined;
+    }, 10_000, "a new token, read on A");
+    for (const r of [a, b]) {
+      await eventually(async () => (await hook(r, "echo", token)).status === 401, 3000, `the old token refused on ${r.url}`);
+      expect((await hook(r, "echo", rotated)).status).toBe(200);
+    }
+  });
+
+  test("the leader is killed (kill -9): another replica takes the controller, and reconciles a new agent", async () => {
+    const [leader] = leaders();
+    expect(leader).toBeDefined();
+    const survivor = replicas.find((r) => r !== leader && alive(r))!;
+    leader!.proc.kill("SIGKILL");
+    await leader!.proc.exited;
+    await eventually(() => leaders().includes(survivor), 10_000, "the survivor leading");
+    expect((await survivor.api(AGENTS, { method: "POST", json: { ...echo, metadata: { name: "after" } } })).status).toBe(201);
+    await eventually(() => tokenOf(survivor, "after"), 10_000, "the new agent reconciled");
+  });
+
+  test("a callback its replica could not deliver before dying (kill -9) is delivered by another, once", async () => {
+    let calls = 0;
+    const receiver = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null, { status: ++calls === 1 ? 500 : 204 }) });
+    try {
+      const live = replicas.filter((r) => alive(r));
+      if (live.length < 2) live.push(await replica());
+      const token = (await tokenOf(live[0]!, "echo"))!;
+      const res = await fetch(`${live[0]!.url}/webhooks/default/echo/${token}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: "call me back", callbackUrl: `http://127.0.0.1:${receiver.port}/hook` }) });
+      expect(res.status).toBe(200);
+      const { session } = (await res.json()) as { session: string };
+      // The first attempt failed (500); the next is a minute away.
+      await eventually(() => calls === 1, 10_000, "the first callback attempt");
+      const db = new SQL(pg.url);
+      try {
+        const [{ owner }] = await db`SELECT owner FROM sessions WHERE name = ${session}`;
+        const finisher = live.find((r) => String(owner).includes(`_${r.proc.pid}_`))!;
+        expect(finisher).toBeDefined();
+        finisher.proc.kill("SIGKILL");
+        await finisher.proc.exited;
+        await eventually(async () => (await db`SELECT callback_state FROM sessions WHERE name = ${session}`)[0].callback_state === "delivered", 15_000, "the callback delivered by another replica");
+        expect(calls).toBe(2);
+        await Bun.sleep(REPLICA_LEASE_MS);
+        expect(calls).toBe(2);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      receiver.stop(true);
+    }
+  });
+
+  test("--manifests with --database is refused with what to do instead", async () => {
+    const r = await runCli(["serve", "--database", pg.url, "--manifests", "manifests/examples"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("apply the folder once through any replica");
   });
 });

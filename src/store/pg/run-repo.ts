@@ -62,7 +62,15 @@ export interface PgRunRepo {
    * `nowMs - expiryMs` or missing, and returns them; concurrent reapers never share one. Also
    * forgets replicas silent for 10 × expiry.
    */
-  reapLost(nowMs: number, expiryMs: number, now: string): Promise<Session[]>;
+  reapLost(nowMs: number, expiryMs: number, now: string, reaper?: string): Promise<Session[]>;
+  /**
+   * Takes over the callbacks still to deliver of finished sessions whose owner's heartbeat is older
+   * than `nowMs - expiryMs` (or gone): they become `owner`'s, and are returned for it to deliver.
+   * Concurrent callers never share one. Sessions without an owner are left alone.
+   */
+  adoptCallbacks(owner: string, nowMs: number, expiryMs: number): Promise<Session[]>;
+  /** Removes this replica's heartbeat (a clean stop): its callbacks are adopted at once. */
+  retire(owner: string): Promise<void>;
   tokens: {
     /** Every token, admin ones included, oldest first. */
     all(): Promise<TokenRow[]>;
@@ -295,7 +303,7 @@ export function createPgRunRepo(sql: SQL): PgRunRepo {
     return rows.sort((a, b) => num(a.seq) - num(b.seq)).map(rowToSession);
   }
 
-  async function reapLost(nowMs: number, expiryMs: number, now: string): Promise<Session[]> {
+  async function reapLost(nowMs: number, expiryMs: number, now: string, reaper?: string): Promise<Session[]> {
     const cutoff = nowMs - expiryMs;
     // The CTE locks with SKIP LOCKED: a reaper never waits on another, and a row another reaper
     // ended meanwhile fails the re-check of `phase = 'Running'` when it is locked.
@@ -306,10 +314,26 @@ export function createPgRunRepo(sql: SQL): PgRunRepo {
           AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = s.owner AND r.heartbeat_at >= ${cutoff}::bigint)
         FOR UPDATE OF s SKIP LOCKED
       )
-      UPDATE sessions s SET phase = 'Error', error = 'replica lost', finished_at = ${now}
+      UPDATE sessions s SET phase = 'Error', error = 'replica lost', finished_at = ${now}, owner = coalesce(${reaper ?? null}::text, s.owner)
       FROM lost WHERE s.namespace = lost.namespace AND s.name = lost.name AND s.phase = 'Running'
       RETURNING s.*`;
     await sql`DELETE FROM replicas WHERE heartbeat_at < ${nowMs - 10 * expiryMs}::bigint`;
+    return rows.sort((a, b) => num(a.seq) - num(b.seq)).map(rowToSession);
+  }
+
+  async function adoptCallbacks(owner: string, nowMs: number, expiryMs: number): Promise<Session[]> {
+    const cutoff = nowMs - expiryMs;
+    // The WHERE repeats sessions_callback_due_idx's predicate, so only due callbacks are read.
+    const rows: PgSessionRow[] = await sql`
+      WITH orphan AS MATERIALIZED (
+        SELECT s.namespace, s.name FROM sessions s
+        WHERE s.callback_state = 'pending' AND s.finished_at IS NOT NULL AND s.owner IS NOT NULL AND s.owner <> ${owner}
+          AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = s.owner AND r.heartbeat_at >= ${cutoff}::bigint)
+        FOR UPDATE OF s SKIP LOCKED
+      )
+      UPDATE sessions s SET owner = ${owner}
+      FROM orphan WHERE s.namespace = orphan.namespace AND s.name = orphan.name AND s.callback_state = 'pending'
+      RETURNING s.*`;
     return rows.sort((a, b) => num(a.seq) - num(b.seq)).map(rowToSession);
   }
 
@@ -442,6 +466,10 @@ export function createPgRunRepo(sql: SQL): PgRunRepo {
       return rows.map(rowToSession);
     },
 
+    adoptCallbacks,
+    async retire(owner) {
+      await sql`DELETE FROM replicas WHERE id = ${owner}`;
+    },
     async heartbeat(owner, nowMs, startedAt) {
       await sql`
         INSERT INTO replicas (id, heartbeat_at, started_at) VALUES (${owner}, ${nowMs}::bigint, ${startedAt})
