@@ -35,6 +35,7 @@ import type { SessionService } from "./service/sessions";
 import type { TokenService } from "./service/tokens";
 import { createPostgresObjects } from "./objects/postgres";
 import { createPgLeader } from "./objects/pg-leader";
+import { createPgRetentionService } from "./service/retention-pg";
 import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
@@ -95,7 +96,9 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   topics.sessionEnded.subscribe((s) => callbacks.enqueue(s));
   const sessionFiles = createSessionFileService({ sessions, workDir: join(cfg.dataDir, "sessions") });
   // Without a setting (tests, benchmarks), sessions are kept.
-  const retention = createRetentionService({ tx: store.tx, repo: createRetentionRepo(store.db), workDir: join(cfg.dataDir, "sessions"), log, retentionMs: cfg.sessionRetentionMs ?? 0, intervalMs: cfg.retentionIntervalMs, now: opts.now });
+  const retention = db
+    ? createPgRetentionService({ repo: db.repo, replicaId: db.replicaId, leaseMs: db.replicaLeaseMs, workDir: join(cfg.dataDir, "sessions"), log, retentionMs: cfg.sessionRetentionMs ?? 0, intervalMs: cfg.retentionIntervalMs, now: opts.now })
+    : createRetentionService({ tx: store.tx, repo: createRetentionRepo(store.db), workDir: join(cfg.dataDir, "sessions"), log, retentionMs: cfg.sessionRetentionMs ?? 0, intervalMs: cfg.retentionIntervalMs, now: opts.now });
 
   const metrics = new Metrics();
   const started = metrics.counter("pai_sessions_started_total", "Sessions started (webhooks, pai run, the API).").with();
@@ -180,9 +183,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       }
       await supervisor.start();
       await callbacks.resume();
-      // Retention reads this process's store; sessions in Postgres are not removed yet (a known gap).
-      if (db) log.info("session retention is off with --database (sessions in Postgres are kept)");
-      else retention.start();
+      retention.start();
     },
     /** Stops the sources and the controller, then every session (they end Error), then the callbacks, and closes the store. */
     async stop() {

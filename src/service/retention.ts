@@ -39,6 +39,30 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 
+/**
+ * `rm -rf` of exactly `<workDir>/<namespace>/<session>`. Only when the namespace's folder is a
+ * real folder: were it a link (an agent can reach it as `..`), the path would lead elsewhere.
+ * rm does not follow links inside the folder; a link as the folder itself is removed, not its target.
+ */
+export async function removeSessionFolder(workDir: string, namespace: string, session: string, log: Logger) {
+  if (!SAFE_NAME.test(namespace) || !SAFE_NAME.test(session)) {
+    log.warn("retention: not removing a folder with an unexpected name", { namespace, session });
+    return;
+  }
+  const nsDir = join(workDir, namespace);
+  try {
+    const st = await fs.promises.lstat(nsDir);
+    if (!st.isDirectory()) {
+      log.warn("retention: the namespace's sessions folder is not a folder (a link?); its session folders are left alone", { folder: nsDir });
+      return;
+    }
+  } catch {
+    return; // No folder for this namespace: nothing to remove.
+  }
+  const dir = join(nsDir, session);
+  await fs.promises.rm(dir, { recursive: true, force: true }).catch((err) => log.warn("retention: failed to remove a session's folder; remove it by hand", { folder: dir, error: (err as Error).message }));
+}
+
 export function createRetentionService(deps: RetentionDeps) {
   const { repo, log, workDir, retentionMs } = deps;
   const intervalMs = deps.intervalMs ?? DEFAULT_RETENTION_INTERVAL_MS;
@@ -49,29 +73,7 @@ export function createRetentionService(deps: RetentionDeps) {
   let running: Promise<unknown> | undefined;
   let stopped = false;
 
-  /**
-   * `rm -rf` of exactly `<workDir>/<namespace>/<session>`. Only when the namespace's folder is a
-   * real folder: were it a link (an agent can reach it as `..`), the path would lead elsewhere.
-   * rm does not follow links inside the folder; a link as the folder itself is removed, not its target.
-   */
-  async function removeFolder(namespace: string, session: string) {
-    if (!SAFE_NAME.test(namespace) || !SAFE_NAME.test(session)) {
-      log.warn("retention: not removing a folder with an unexpected name", { namespace, session });
-      return;
-    }
-    const nsDir = join(workDir, namespace);
-    try {
-      const st = await fs.promises.lstat(nsDir);
-      if (!st.isDirectory()) {
-        log.warn("retention: the namespace's sessions folder is not a folder (a link?); its session folders are left alone", { folder: nsDir });
-        return;
-      }
-    } catch {
-      return; // No folder for this namespace: nothing to remove.
-    }
-    const dir = join(nsDir, session);
-    await fs.promises.rm(dir, { recursive: true, force: true }).catch((err) => log.warn("retention: failed to remove a session's folder; remove it by hand", { folder: dir, error: (err as Error).message }));
-  }
+  const removeFolder = (namespace: string, session: string) => removeSessionFolder(workDir, namespace, session, log);
 
   /** One pass: removes every session that finished before now − retention. Returns how many were removed. */
   async function runOnce(): Promise<number> {

@@ -295,6 +295,29 @@ describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres alone (no cluster): agents
     }
   });
 
+  test("retention: a replica removes old sessions it ran and those of replicas that are gone, never a live replica's", async () => {
+    const db = new SQL(pg.url);
+    try {
+      const live = replicas.filter(alive);
+      const owners = async () => (await db`SELECT DISTINCT owner FROM sessions WHERE finished_at IS NOT NULL`).map((r: { owner: string }) => r.owner);
+      const liveOwned = (o: string) => live.some((r) => o.includes(`_${r.proc.pid}_`));
+      const before = await owners();
+      // Earlier tests killed replicas that had run sessions.
+      expect(before.some((o: string) => !liveOwned(o))).toBe(true);
+      const [{ n: liveBefore }] = await db`SELECT count(*)::int AS n FROM sessions WHERE owner = ANY(${before.filter(liveOwned)})`;
+      const r = await startServer({ args: ["--database", pg.url, "--session-retention", "1s"], env: { PAI_REPLICA_LEASE_MS: String(REPLICA_LEASE_MS), PAI_RETENTION_INTERVAL_MS: "200" } });
+      replicas.push(r);
+      await eventually(async () => (await owners()).every(liveOwned), 10_000, "the gone replicas' sessions removed");
+      // The live replicas' sessions are theirs to remove (with their folders): still there.
+      const [{ n: liveAfter }] = await db`SELECT count(*)::int AS n FROM sessions WHERE owner = ANY(${before.filter(liveOwned)})`;
+      expect(liveAfter).toBe(liveBefore);
+      const [{ n: orphans }] = await db`SELECT count(*)::int AS n FROM session_events e WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.namespace = e.namespace AND s.name = e.session)`;
+      expect(orphans).toBe(0);
+    } finally {
+      await db.close();
+    }
+  });
+
   test("--manifests with --database is refused with what to do instead", async () => {
     const r = await runCli(["serve", "--database", pg.url, "--manifests", "manifests/examples"]);
     expect(r.code).toBe(2);

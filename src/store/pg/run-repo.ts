@@ -71,6 +71,15 @@ export interface PgRunRepo {
   adoptCallbacks(owner: string, nowMs: number, expiryMs: number): Promise<Session[]>;
   /** Removes this replica's heartbeat (a clean stop): its callbacks are adopted at once. */
   retire(owner: string): Promise<void>;
+  /**
+   * Up to `limit` sessions that finished before `cutoff` (ISO), in a final phase, whose callback
+   * is not pending, oldest first, that `owner` should remove: its own (it holds their working
+   * folders) and those of replicas whose heartbeat is older than `nowMs - expiryMs` or gone (their
+   * folders went with them), or with no owner.
+   */
+  retentionCandidates(owner: string, cutoff: string, nowMs: number, expiryMs: number, limit: number): Promise<{ namespace: string; name: string; mine: boolean }[]>;
+  /** Deletes these sessions (if still retired by `cutoff`) with their events and deliveries; returns how many went. */
+  removeSessions(keys: { namespace: string; name: string }[], cutoff: string): Promise<number>;
   tokens: {
     /** Every token, admin ones included, oldest first. */
     all(): Promise<TokenRow[]>;
@@ -467,6 +476,34 @@ export function createPgRunRepo(sql: SQL): PgRunRepo {
     },
 
     adoptCallbacks,
+    async retentionCandidates(owner, cutoff, nowMs, expiryMs, limit) {
+      const rows: { namespace: string; name: string; owner: string | null }[] = await sql`
+        SELECT s.namespace, s.name, s.owner FROM sessions s
+        WHERE s.finished_at IS NOT NULL AND s.finished_at < ${cutoff} AND s.phase IN ('Complete', 'Error', 'Cancelled')
+          AND (s.callback_state IS NULL OR s.callback_state <> 'pending')
+          AND (s.owner IS NULL OR s.owner = ${owner}
+               OR NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = s.owner AND r.heartbeat_at >= ${nowMs - expiryMs}::bigint))
+        ORDER BY s.finished_at LIMIT ${limit}`;
+      return rows.map((r) => ({ namespace: r.namespace, name: r.name, mine: r.owner === owner }));
+    },
+    async removeSessions(keys, cutoff) {
+      if (!keys.length) return 0;
+      const namespaces = keys.map((k) => k.namespace);
+      const names = keys.map((k) => k.name);
+      return sql.begin(async (tx) => {
+        // Events go with their session (ON DELETE CASCADE); deliveries naming it go too.
+        const gone: { namespace: string; name: string }[] = await tx`
+          DELETE FROM sessions s USING unnest(${namespaces}::text[], ${names}::text[]) AS k(namespace, name)
+          WHERE s.namespace = k.namespace AND s.name = k.name
+            AND s.finished_at IS NOT NULL AND s.finished_at < ${cutoff} AND s.phase IN ('Complete', 'Error', 'Cancelled')
+            AND (s.callback_state IS NULL OR s.callback_state <> 'pending')
+          RETURNING s.namespace, s.name`;
+        if (gone.length)
+          await tx`DELETE FROM webhook_deliveries d USING unnest(${gone.map((g) => g.namespace)}::text[], ${gone.map((g) => g.name)}::text[]) AS k(namespace, name)
+            WHERE d.namespace = k.namespace AND d.session = k.name`;
+        return gone.length;
+      });
+    },
     async retire(owner) {
       await sql`DELETE FROM replicas WHERE id = ${owner}`;
     },
