@@ -94,7 +94,11 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   const webhooks = createWebhookService({ objects, sessions, log, trustedProxies: cfg.trustedProxies, allowPrivateCallbacks: cfg.allowPrivateCallbacks });
   const callbacks = createCallbackService({ sessions, objects, log, allowPrivate: cfg.allowPrivateCallbacks, backoffMs: cfg.callbackBackoffMs });
   topics.sessionEnded.subscribe((s) => callbacks.enqueue(s));
-  const sessionFiles = createSessionFileService({ sessions, workDir: join(cfg.dataDir, "sessions") });
+  const sessionFiles = createSessionFileService({
+    sessions,
+    workDir: join(cfg.dataDir, "sessions"),
+    ...(db ? { ranElsewhere: async (ns: string, name: string) => ((o) => (o && o !== db.replicaId ? o : undefined))(await db.repo.ownerOf(ns, name)) } : {}),
+  });
   // Without a setting (tests, benchmarks), sessions are kept.
   const retention = db
     ? createPgRetentionService({ repo: db.repo, replicaId: db.replicaId, leaseMs: db.replicaLeaseMs, workDir: join(cfg.dataDir, "sessions"), log, retentionMs: cfg.sessionRetentionMs ?? 0, intervalMs: cfg.retentionIntervalMs, now: opts.now })

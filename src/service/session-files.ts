@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { BadRequestError, ForbiddenError, NotFoundError } from "../domain/errors";
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "../domain/errors";
 import type { SessionService } from "./sessions";
 
 export interface SessionFile {
@@ -72,7 +72,13 @@ const kindOf = (st: fs.Stats) =>
 
 const code = (err: unknown) => (err as NodeJS.ErrnoException | null)?.code;
 
-export function createSessionFileService(deps: { sessions: Pick<SessionService, "get">; workDir: string; maxFiles?: number }) {
+export function createSessionFileService(deps: {
+  sessions: Pick<SessionService, "get">;
+  workDir: string;
+  maxFiles?: number;
+  /** Replicas: the replica that ran a session, when it is another one (its files are on that replica's disk). */
+  ranElsewhere?: (namespace: string, session: string) => Promise<string | undefined>;
+}) {
   const { sessions, workDir } = deps;
   const maxFiles = deps.maxFiles ?? MAX_LISTED_FILES;
 
@@ -94,7 +100,14 @@ export function createSessionFileService(deps: { sessions: Pick<SessionService, 
       try {
         st = await (part ? fs.promises.lstat(dir) : fs.promises.stat(dir));
       } catch (err) {
-        if (code(err) === "ENOENT" || code(err) === "ENOTDIR") return undefined;
+        if (code(err) === "ENOENT" || code(err) === "ENOTDIR") {
+          const other = await deps.ranElsewhere?.(namespace, session);
+          if (other)
+            throw new ConflictError(
+              `session "${session}" ran on another replica (${other}); its files are on that replica's disk, which this one cannot read (files are not shared between replicas)`,
+            );
+          return undefined;
+        }
         throw err;
       }
       if (st.isDirectory()) continue;

@@ -99,6 +99,11 @@ describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres", () => {
     expect(reply.response).toContain("across replicas");
     // Ran where there was room: B.
     expect(await ranOn(reply.session)).toEqual([b]);
+    // Its working folder is on B's disk: A says so instead of listing nothing.
+    const files = await a.api(`/agents/${reply.session}/files`);
+    expect(files.status).toBe(409);
+    expect(((await files.json()) as { message: string }).message).toContain("ran on another replica");
+    expect((await b.api(`/agents/${reply.session}/files`)).status).toBe(200);
     // Every replica reads the same session and events.
     for (const r of [a, b]) {
       expect(await session(r, reply.session)).toMatchObject({ phase: "Complete", response: reply.response });

@@ -71,6 +71,8 @@ export interface PgRunRepo {
   adoptCallbacks(owner: string, nowMs: number, expiryMs: number): Promise<Session[]>;
   /** Removes this replica's heartbeat (a clean stop): its callbacks are adopted at once. */
   retire(owner: string): Promise<void>;
+  /** The replica that claimed (ran) a session, if any. */
+  ownerOf(namespace: string, name: string): Promise<string | null | undefined>;
   /**
    * Up to `limit` sessions that finished before `cutoff` (ISO), in a final phase, whose callback
    * is not pending, oldest first, that `owner` should remove: its own (it holds their working
@@ -503,6 +505,10 @@ export function createPgRunRepo(sql: SQL): PgRunRepo {
             WHERE d.namespace = k.namespace AND d.session = k.name`;
         return gone.length;
       });
+    },
+    async ownerOf(namespace, name) {
+      const [r] = await sql`SELECT owner FROM sessions WHERE namespace = ${namespace} AND name = ${name}`;
+      return r ? (r.owner as string | null) : undefined;
     },
     async retire(owner) {
       await sql`DELETE FROM replicas WHERE id = ${owner}`;
