@@ -27,9 +27,8 @@ import { startCluster, type Cluster } from "../test/cluster";
 import { HAVE_POSTGRES, startPostgres, type TestPostgres } from "../test/pg";
 import type { LoadResult } from "./load";
 import { childPids, freePort, hangingModel, ms, msUntilOk, serveCommand, spawnChild, track, type BenchContext, type Child, type Report } from "./lib";
-import { CONNECTIONS, DURATION_S, WARMUP_S } from "./webhooks";
+import { BODY, CONNECTIONS, DURATION_S, loadCommand, WARMUP_S } from "./webhooks";
 
-const BODY = '{"title":"Analyse Q1 results"}';
 const ECHO_SESSIONS = 300;
 /** Webhooks in flight at once while sending the echo sessions. */
 const ECHO_SENDERS = 16;
@@ -206,11 +205,7 @@ interface AcceptResult {
 
 /** One bench/load.ts process with `connections` of the case's connections, against one replica. */
 function generator(url: string, connections: number) {
-  const cmd = [
-    process.execPath, join(import.meta.dir, "load.ts"), "--url", url, "--connections", String(connections),
-    "--warmup", String(WARMUP_S), "--duration", String(DURATION_S), "--body", BODY, "--client", "raw",
-  ];
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(loadCommand(url, connections), { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const exited = track(proc);
   const kill = setTimeout(() => proc.kill("SIGKILL"), (WARMUP_S + DURATION_S + 20) * 1000);
   const result = (async () => {

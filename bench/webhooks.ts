@@ -28,7 +28,7 @@ export const WARMUP_S = 1;
 export const DURATION_S = 5;
 /** Rounds per target; the order of the targets rotates from round to round. */
 export const ROUNDS = 2;
-const BODY = '{"title":"Analyse Q1 results"}';
+export const BODY = '{"title":"Analyse Q1 results"}';
 const WAIT_RUNS = 100;
 const WAIT_WARMUP = 5;
 const API = "/apis/pai.io/v1/namespaces/default";
@@ -130,14 +130,16 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/** bench/load.ts against `url` with `connections` and the benchmark's other settings. */
+export const loadCommand = (url: string, connections: number) => [
+  process.execPath, join(import.meta.dir, "load.ts"), "--url", url, "--connections", String(connections),
+  "--warmup", String(WARMUP_S), "--duration", String(DURATION_S), "--body", BODY, "--client", "raw",
+];
+
 /** Runs bench/load.ts against `url` (served by `serverPid`) with the benchmark's settings; killed if it overruns. */
 export async function load(url: string, port: number, serverPid: number): Promise<Load> {
   const before = establishedTo(port);
-  const cmd = [
-    process.execPath, join(import.meta.dir, "load.ts"), "--url", url, "--connections", String(CONNECTIONS),
-    "--warmup", String(WARMUP_S), "--duration", String(DURATION_S), "--body", BODY, "--client", "raw",
-  ];
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(loadCommand(url, CONNECTIONS), { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const exited = track(proc);
   const kill = setTimeout(() => proc.kill("SIGKILL"), (WARMUP_S + DURATION_S + 20) * 1000);
   try {

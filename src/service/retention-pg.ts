@@ -7,39 +7,31 @@
  * session is held back to keep a counter.
  */
 import { formatDuration } from "../lib/duration";
-import type { Logger } from "../lib/log";
 import type { PgRunRepo } from "../store/pg/run-repo";
-import { DEFAULT_RETENTION_INTERVAL_MS, removeSessionFolder } from "./retention";
+import { DEFAULT_RETENTION_INTERVAL_MS, removeSessionFolder, retentionLoop, type RetentionDeps } from "./retention";
 
-export function createPgRetentionService(deps: {
-  repo: PgRunRepo;
-  replicaId: string;
-  /** Heartbeats older than this mark a replica gone. */
-  leaseMs: number;
-  workDir: string;
-  log: Logger;
-  retentionMs: number;
-  intervalMs?: number;
-  now?: () => number;
-  batchSize?: number;
-}) {
+export function createPgRetentionService(
+  deps: Pick<RetentionDeps, "workDir" | "log" | "retentionMs" | "intervalMs" | "now" | "batchSize"> & {
+    repo: PgRunRepo;
+    replicaId: string;
+    /** Heartbeats older than this mark a replica gone. */
+    leaseMs: number;
+  },
+) {
   const { repo, log, retentionMs } = deps;
   const intervalMs = deps.intervalMs ?? DEFAULT_RETENTION_INTERVAL_MS;
   const now = deps.now ?? Date.now;
   const batchSize = deps.batchSize ?? 500;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running: Promise<unknown> | undefined;
-  let stopped = false;
 
   async function runOnce(): Promise<number> {
     if (!retentionMs) return 0;
     const cutoff = new Date(now() - retentionMs).toISOString();
     let removed = 0;
-    while (!stopped) {
+    while (!loop.stopped()) {
       const batch = await repo.retentionCandidates(deps.replicaId, cutoff, Date.now(), deps.leaseMs, batchSize);
       if (!batch.length) break;
       for (const c of batch) if (c.mine) await removeSessionFolder(deps.workDir, c.namespace, c.name, log);
-      if (stopped) break;
+      if (loop.stopped()) break;
       const n = await repo.removeSessions(batch, cutoff);
       removed += n;
       // Another replica removed them meanwhile, or they changed: nothing left to do now.
@@ -49,29 +41,6 @@ export function createPgRetentionService(deps: {
     return removed;
   }
 
-  function schedule(ms: number) {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = runOnce()
-        .catch((err) => log.error("retention: failed to remove old sessions", { error: (err as Error).message }))
-        .finally(() => {
-          running = undefined;
-          schedule(intervalMs);
-        });
-    }, ms);
-    (timer as { unref?: () => void }).unref?.();
-  }
-
-  return {
-    start() {
-      if (!retentionMs || timer || stopped) return;
-      schedule(0);
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
-    },
-    runOnce,
-  };
+  const loop = retentionLoop({ enabled: !!retentionMs, intervalMs, log, pass: runOnce });
+  return { start: loop.start, stop: loop.stop, runOnce };
 }

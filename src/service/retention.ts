@@ -69,10 +69,6 @@ export function createRetentionService(deps: RetentionDeps) {
   const now = deps.now ?? Date.now;
   const batchSize = deps.batchSize ?? 500;
   const maxEvents = deps.maxEventsPerBatch ?? 20_000;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running: Promise<unknown> | undefined;
-  let stopped = false;
-
   const removeFolder = (namespace: string, session: string) => removeSessionFolder(workDir, namespace, session, log);
 
   /** One pass: removes every session that finished before now − retention. Returns how many were removed. */
@@ -80,11 +76,11 @@ export function createRetentionService(deps: RetentionDeps) {
     if (!retentionMs) return 0;
     const cutoff = new Date(now() - retentionMs).toISOString();
     let removed = 0;
-    while (!stopped) {
+    while (!loop.stopped()) {
       const batch = repo.finishedBefore(cutoff, batchSize);
       if (!batch.length) break;
       for (const c of batch) await removeFolder(c.namespace, c.name);
-      if (stopped) break;
+      if (loop.stopped()) break;
       let progress = false;
       deps.tx(() => {
         let budget = maxEvents;
@@ -101,7 +97,7 @@ export function createRetentionService(deps: RetentionDeps) {
     }
     // Deliveries whose session is gone (a signed delivery's second key, or what an earlier run left).
     let cursor: number | null = 0;
-    while (!stopped && cursor !== null) {
+    while (!loop.stopped() && cursor !== null) {
       const from: number = cursor;
       cursor = deps.tx(() => repo.sweepDeliveries(from, cutoff, batchSize)).next;
       if (cursor !== null) await pause();
@@ -110,33 +106,43 @@ export function createRetentionService(deps: RetentionDeps) {
     return removed;
   }
 
+  const loop = retentionLoop({ enabled: !!retentionMs, intervalMs, log, pass: runOnce });
+  return { start: loop.start, stop: loop.stop, runOnce };
+}
+
+/**
+ * Runs `pass` now (in the background) and then every `intervalMs` after the previous one ended,
+ * never keeping the process alive; nothing when not `enabled`. `stop()` ends the timer and waits
+ * for a pass in progress, which looks at `stopped()` between its batches.
+ */
+export function retentionLoop(opts: { enabled: boolean; intervalMs: number; log: Logger; pass: () => Promise<unknown> }) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<unknown> | undefined;
+  let stopped = false;
   function schedule(ms: number) {
     if (stopped) return;
     timer = setTimeout(() => {
-      running = runOnce()
-        .catch((err) => log.error("retention: failed to remove old sessions", { error: (err as Error).message }))
+      running = opts
+        .pass()
+        .catch((err) => opts.log.error("retention: failed to remove old sessions", { error: (err as Error).message }))
         .finally(() => {
           running = undefined;
-          schedule(intervalMs);
+          schedule(opts.intervalMs);
         });
     }, ms);
-    // Retention never keeps the process alive.
     (timer as { unref?: () => void }).unref?.();
   }
-
   return {
-    /** Runs a pass now (in the background) and then every interval; nothing with retention 0. */
     start() {
-      if (!retentionMs || timer || stopped) return;
+      if (!opts.enabled || timer || stopped) return;
       schedule(0);
     },
-    /** Stops the timer and waits for a pass in progress to end (it stops between transactions). */
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
       await running;
     },
-    runOnce,
+    stopped: () => stopped,
   };
 }
 

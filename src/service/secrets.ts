@@ -22,15 +22,7 @@ export function createSecretService(deps: { store: Store; topics: Pick<Topics, "
     return s;
   }
 
-  function put(input: {
-    namespace: string;
-    name: string;
-    type?: string;
-    data: Record<string, string>;
-    labels?: Record<string, string> | null;
-    annotations?: Record<string, string> | null;
-    ownerUid?: string | null;
-  }): { secret: SecretRow; created: boolean } {
+  function put(input: SecretInput): { secret: SecretRow; created: boolean } {
     const existing = store.secrets.get(input.namespace, input.name);
     store.secrets.put({
       namespace: input.namespace,

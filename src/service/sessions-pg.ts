@@ -22,7 +22,7 @@ import { CallbackState, EventType, Phase, type Session, type SessionEvent } from
 import type { Logger } from "../lib/log";
 import type { WorkSource } from "../supervisor/work";
 import type { PgRunRepo } from "../store/pg/run-repo";
-import { checkStartEnv, deliveryKeys, DEFAULT_MAX_PENDING, newSession, RETRY_AFTER_SECONDS, type SessionService, type StartOptions, type StartResult } from "./sessions";
+import { checkStartEnv, deliveriesInFlight, DEFAULT_MAX_PENDING, newSession, RETRY_AFTER_SECONDS, type SessionService, type StartOptions, type StartResult } from "./sessions";
 import { createTopics, sessionKey, type Topics } from "./topics";
 
 /** NOTIFY channels. Payloads are JSON with the sender's replica id, so a replica ignores its own. */
@@ -181,7 +181,6 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
   }
 
   // ---- starts --------------------------------------------------------------------------------
-  const inFlight = new Map<string, Promise<StartResult>>();
   async function get(namespace: string, name: string): Promise<Session> {
     const s = await repo.get(namespace, name);
     if (!s) throw new NotFoundError(`session "${name}" not found in namespace "${namespace}"`);
@@ -206,18 +205,8 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
     return { session, created: true };
   }
 
-  function startOnce(agent: Agent, opts: StartOptions): Promise<StartResult> {
-    const delivered = deliveryKeys(opts);
-    if (!delivered.length) return create(agent, opts, delivered);
-    const keys = delivered.map((d) => `${agent.metadata.namespace}/${agent.metadata.name}/${d}`);
-    for (const k of keys) {
-      const running = inFlight.get(k);
-      if (running) return running.then((r) => ({ ...r, created: false }));
-    }
-    const p = create(agent, opts, delivered).finally(() => keys.forEach((k) => inFlight.delete(k)));
-    for (const k of keys) inFlight.set(k, p);
-    return p;
-  }
+  const joinDuplicates = deliveriesInFlight();
+  const startOnce = (agent: Agent, opts: StartOptions): Promise<StartResult> => joinDuplicates(agent, opts, (keys) => create(agent, opts, keys));
 
   // ---- ends ----------------------------------------------------------------------------------
   const cancelHandlers: ((namespace: string, name: string) => void)[] = [];

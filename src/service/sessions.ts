@@ -80,6 +80,27 @@ export function newSession(agent: Agent, opts: StartOptions, suffix: number, cre
   };
 }
 
+/**
+ * Deliveries being committed now, by agent and delivery key: a duplicate arriving meanwhile joins
+ * the first (and hears `created: false`) instead of racing it to the store. `create` gets the
+ * delivery's keys.
+ */
+export function deliveriesInFlight() {
+  const inFlight = new Map<string, Promise<StartResult>>();
+  return (agent: Agent, opts: StartOptions, create: (keys: string[]) => Promise<StartResult>): Promise<StartResult> => {
+    const delivered = deliveryKeys(opts);
+    if (!delivered.length) return create(delivered);
+    const keys = delivered.map((d) => `${agent.metadata.namespace}/${agent.metadata.name}/${d}`);
+    for (const k of keys) {
+      const running = inFlight.get(k);
+      if (running) return running.then((r) => ({ ...r, created: false }));
+    }
+    const p = create(delivered).finally(() => keys.forEach((k) => inFlight.delete(k)));
+    for (const k of keys) inFlight.set(k, p);
+    return p;
+  };
+}
+
 /** Retry-After of a refused start (429). */
 export const RETRY_AFTER_SECONDS = 10;
 export const DEFAULT_MAX_PENDING = 100_000;
@@ -174,8 +195,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     return (await startOnce(agent, opts)).session;
   }
 
-  /** Deliveries being committed now, so a duplicate arriving meanwhile joins the first. */
-  const inFlight = new Map<string, Promise<StartResult>>();
+  const joinDuplicates = deliveriesInFlight();
 
 
   /**
@@ -184,16 +204,7 @@ export function createSessionService(deps: SessionServiceDeps) {
    * together.
    */
   function startOnce(agent: Agent, opts: StartOptions): Promise<StartResult> {
-    const delivered = deliveryKeys(opts);
-    if (!delivered.length) return create(agent, opts, delivered);
-    const keys = delivered.map((d) => `${agent.metadata.namespace}/${agent.metadata.name}/${d}`);
-    for (const k of keys) {
-      const running = inFlight.get(k);
-      if (running) return running.then((r) => ({ ...r, created: false }));
-    }
-    const p = create(agent, opts, delivered).finally(() => keys.forEach((k) => inFlight.delete(k)));
-    for (const k of keys) inFlight.set(k, p);
-    return p;
+    return joinDuplicates(agent, opts, (keys) => create(agent, opts, keys));
   }
 
   async function create(agent: Agent, opts: StartOptions, keys = deliveryKeys(opts)): Promise<StartResult> {
