@@ -36,6 +36,7 @@ import type { TokenService } from "./service/tokens";
 import { createPostgresObjects } from "./objects/postgres";
 import { createPgLeader } from "./objects/pg-leader";
 import { createPgRetentionService } from "./service/retention-pg";
+import { createPgRevisionFeed } from "./objects/pg-revisions";
 import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
@@ -73,7 +74,9 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   const objects: ObjectStore = kube?.objects ?? createLocalObjects({ agents, secrets, topics });
   const pgTokens = db ? createPgTokenService({ repo: db.repo, log }) : undefined;
   const tokens: TokenService = pgTokens ?? createTokenService({ store });
-  const watch = createWatchService({ store });
+  // Watches read the revision log: SQLite's, or, on Postgres, this replica's copy of it.
+  const pgRevisions = pgObjects ? createPgRevisionFeed({ sql: db!.sql, log }) : undefined;
+  const watch = createWatchService({ store: pgRevisions ? { revisions: pgRevisions } : store });
   const namespaces = createNamespaceService({ store });
   const pgSessions = db ? createPgSessionService({ repo: db.repo, log, replicaId: db.replicaId, topics, maxPending: cfg.maxPending, leaseMs: db.replicaLeaseMs }) : undefined;
   const sessions: SessionService = pgSessions ?? createSessionService({ store, log, topics, maxPending: cfg.maxPending });
@@ -146,6 +149,11 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
      */
     async start(publicUrl: string) {
       await pgObjects?.open();
+      if (pgRevisions) {
+        await pgRevisions.open();
+        // Every change this replica hears of (its own writes, other replicas' notifications) is in the log by then.
+        topics.changes.subscribe(() => void pgRevisions.poll());
+      }
       await objects.start();
       // Replicas: every one serves webhooks from its caches; one at a time reconciles.
       const hooks = {
@@ -205,6 +213,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
         await pgSessions!.close();
         await pgTokens!.close();
         await pgObjects?.close();
+        pgRevisions?.close();
         await db.repo.close();
       }
       store.close();

@@ -82,7 +82,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
     throw err;
   }
   let ready = false;
-  const app = createApi({ ...core, watch: core.objects.mode === "kubernetes" || cfg.database ? undefined : core.watch, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs, maxBodyBytes: cfg.maxBodyBytes, controller: cfg.controller }).listen({
+  const app = createApi({ ...core, watch: core.objects.mode === "kubernetes" ? undefined : core.watch, log, ready: () => ready, version, sseKeepAliveMs: cfg.sseKeepAliveMs, maxBodyBytes: cfg.maxBodyBytes, controller: cfg.controller }).listen({
     port: cfg.port,
     hostname: cfg.host,
     // Twice the cap: up to there the API answers 413 itself, with a Status; Bun's own 413 is empty.

@@ -84,11 +84,27 @@ export function createPostgresObjects(deps: { sql: SQL; repo: PgRunRepo; topics:
   let timer: ReturnType<typeof setInterval> | undefined;
   let unlisten: (() => Promise<void>) | undefined;
 
-  /** The next revision of the store-wide log: the resourceVersion of what this transaction writes. */
-  async function revision(tx: SQL, kind: "Agent" | "Secret", namespace: string, name: string, type: string): Promise<number> {
+  /**
+   * Object writes take one lock, so revisions commit in the order of their numbers and a watch
+   * that follows the log (./pg-revisions.ts) never passes one that commits later. They are rare
+   * (an apply, a status, a secret), so the lock costs nothing on the paths that matter.
+   */
+  const serialize = (tx: SQL) => tx`SELECT pg_advisory_xact_lock(hashtext('pai-objects'))`;
+
+  /**
+   * Records one write under the next revision of the store-wide log: `write(rev)` makes it (with
+   * `rev` as the object's resourceVersion) and returns the object as it now is, which the log
+   * keeps for watches to replay.
+   */
+  async function logged(tx: SQL, kind: "Agent" | "Secret", namespace: string, name: string, type: string, write: (rev: number) => Promise<unknown>): Promise<number> {
     const [r] = await tx`INSERT INTO revisions (kind, namespace, name, type) VALUES (${kind}, ${namespace}, ${name}, ${type}) RETURNING rev`;
-    return Number(r.rev);
+    const rev = Number(r.rev);
+    const object = await write(rev);
+    await tx`UPDATE revisions SET object = ${text(object)} WHERE rev = ${rev}`;
+    return rev;
   }
+  const agentAt = async (tx: SQL, namespace: string, name: string) => agentOf((await tx`SELECT * FROM agents WHERE namespace = ${namespace} AND name = ${name}`)[0]).agent;
+  const secretAt = async (tx: SQL, namespace: string, name: string) => secretOf((await tx`SELECT * FROM secrets WHERE namespace = ${namespace} AND name = ${name}`)[0]);
 
   /** Reads one object again into the cache and tells this replica's listeners (and, for our own writes, the others). */
   async function refresh(kind: Change["kind"], namespace: string, name: string, ours: boolean) {
@@ -145,12 +161,15 @@ export function createPostgresObjects(deps: { sql: SQL; repo: PgRunRepo; topics:
       let result: { created: boolean; changed: boolean };
       try {
         result = await sql.begin(async (tx) => {
+          await serialize(tx);
           const [row] = await tx`SELECT * FROM agents WHERE namespace = ${ns} AND name = ${name} FOR UPDATE`;
           const ts = now();
           if (!row) {
-            const rev = await revision(tx, "Agent", ns, name, "ADDED");
-            await tx`INSERT INTO agents (namespace, name, uid, generation, resource_version, labels, annotations, spec, status, source, created_at, updated_at)
-              VALUES (${ns}, ${name}, ${uuid()}, 1, ${rev}, ${text(input.labels ?? null)}, ${text(input.annotations ?? null)}, ${text(input.spec)}, '{}', ${source}, ${ts}, ${ts})`;
+            await logged(tx, "Agent", ns, name, "ADDED", async (rev) => {
+              await tx`INSERT INTO agents (namespace, name, uid, generation, resource_version, labels, annotations, spec, status, source, created_at, updated_at)
+                VALUES (${ns}, ${name}, ${uuid()}, 1, ${rev}, ${text(input.labels ?? null)}, ${text(input.annotations ?? null)}, ${text(input.spec)}, '{}', ${source}, ${ts}, ${ts})`;
+              return agentAt(tx, ns, name);
+            });
             return { created: true, changed: true };
           }
           const { agent } = agentOf(row);
@@ -158,9 +177,11 @@ export function createPostgresObjects(deps: { sql: SQL; repo: PgRunRepo; topics:
           const metaChanged =
             !deepEqual(agent.metadata.labels ?? null, input.labels ?? null) || !deepEqual(agent.metadata.annotations ?? null, input.annotations ?? null) || String(row.source) !== source;
           if (!specChanged && !metaChanged) return { created: false, changed: false };
-          const rev = await revision(tx, "Agent", ns, name, "MODIFIED");
-          await tx`UPDATE agents SET spec = ${text(input.spec)}, labels = ${text(input.labels ?? null)}, annotations = ${text(input.annotations ?? null)}, source = ${source},
-            updated_at = ${ts}, generation = generation + ${specChanged ? 1 : 0}, resource_version = ${rev} WHERE namespace = ${ns} AND name = ${name}`;
+          await logged(tx, "Agent", ns, name, "MODIFIED", async (rev) => {
+            await tx`UPDATE agents SET spec = ${text(input.spec)}, labels = ${text(input.labels ?? null)}, annotations = ${text(input.annotations ?? null)}, source = ${source},
+              updated_at = ${ts}, generation = generation + ${specChanged ? 1 : 0}, resource_version = ${rev} WHERE namespace = ${ns} AND name = ${name}`;
+            return agentAt(tx, ns, name);
+          });
           return { created: false, changed: true };
         });
       } catch (err) {
@@ -177,12 +198,16 @@ export function createPostgresObjects(deps: { sql: SQL; repo: PgRunRepo; topics:
   async function remove(namespace: string, name: string): Promise<StoredAgent> {
     const existing = getAgent(namespace, name);
     const owned = await sql.begin(async (tx) => {
-      const [row] = await tx`SELECT uid FROM agents WHERE namespace = ${namespace} AND name = ${name} FOR UPDATE`;
+      await serialize(tx);
+      const [row] = await tx`SELECT * FROM agents WHERE namespace = ${namespace} AND name = ${name} FOR UPDATE`;
       if (!row) return undefined;
-      const gone: Row[] = await tx`DELETE FROM secrets WHERE owner_uid = ${row.uid} RETURNING namespace, name`;
-      for (const s of gone) await revision(tx, "Secret", String(s.namespace), String(s.name), "DELETED");
-      await revision(tx, "Agent", namespace, name, "DELETED");
-      await tx`DELETE FROM agents WHERE namespace = ${namespace} AND name = ${name}`;
+      const gone: Row[] = await tx`DELETE FROM secrets WHERE owner_uid = ${row.uid} RETURNING *`;
+      // A deleted secret's values do not stay behind in the log.
+      for (const g of gone) await logged(tx, "Secret", String(g.namespace), String(g.name), "DELETED", async (rev) => ({ ...secretOf(g), data: {}, resourceVersion: rev }));
+      await logged(tx, "Agent", namespace, name, "DELETED", async (rev) => {
+        await tx`DELETE FROM agents WHERE namespace = ${namespace} AND name = ${name}`;
+        return agentOf({ ...row, resource_version: rev }).agent;
+      });
       return gone;
     });
     if (!owned) {
@@ -199,10 +224,13 @@ export function createPostgresObjects(deps: { sql: SQL; repo: PgRunRepo; topics:
     const cached = agents.get(key(namespace, name));
     if (!cached || deepEqual(cached.agent.status, status)) return false;
     const wrote = await sql.begin(async (tx) => {
+      await serialize(tx);
       const [row] = await tx`SELECT status FROM agents WHERE namespace = ${namespace} AND name = ${name} FOR UPDATE`;
       if (!row || deepEqual(parsed(row.status), status)) return false;
-      const rev = await revision(tx, "Agent", namespace, name, "MODIFIED");
-      await tx`UPDATE agents SET status = ${text(status)}, resource_version = ${rev} WHERE namespace = ${namespace} AND name = ${name}`;
+      await logged(tx, "Agent", namespace, name, "MODIFIED", async (rev) => {
+        await tx`UPDATE agents SET status = ${text(status)}, resource_version = ${rev} WHERE namespace = ${namespace} AND name = ${name}`;
+        return agentAt(tx, namespace, name);
+      });
       return true;
     });
     await refresh(wrote ? "agentStatus" : "agent", namespace, name, wrote);
@@ -212,13 +240,16 @@ export function createPostgresObjects(deps: { sql: SQL; repo: PgRunRepo; topics:
   async function put(input: SecretInput): Promise<{ secret: SecretRow; created: boolean }> {
     const { namespace, name } = input;
     const created = await sql.begin(async (tx) => {
+      await serialize(tx);
       const [existing] = await tx`SELECT uid, created_at FROM secrets WHERE namespace = ${namespace} AND name = ${name} FOR UPDATE`;
-      const rev = await revision(tx, "Secret", namespace, name, existing ? "MODIFIED" : "ADDED");
-      await tx`INSERT INTO secrets (namespace, name, uid, type, resource_version, labels, annotations, data, owner_uid, created_at)
-        VALUES (${namespace}, ${name}, ${existing?.uid ?? uuid()}, ${input.type ?? OPAQUE_SECRET_TYPE}, ${rev}, ${text(input.labels ?? null)}, ${text(input.annotations ?? null)},
-                ${text(input.data)}, ${input.ownerUid ?? null}, ${existing?.created_at ?? now()})
-        ON CONFLICT (namespace, name) DO UPDATE SET uid = EXCLUDED.uid, type = EXCLUDED.type, resource_version = EXCLUDED.resource_version, labels = EXCLUDED.labels,
-          annotations = EXCLUDED.annotations, data = EXCLUDED.data, owner_uid = EXCLUDED.owner_uid, created_at = EXCLUDED.created_at`;
+      await logged(tx, "Secret", namespace, name, existing ? "MODIFIED" : "ADDED", async (rev) => {
+        await tx`INSERT INTO secrets (namespace, name, uid, type, resource_version, labels, annotations, data, owner_uid, created_at)
+          VALUES (${namespace}, ${name}, ${existing?.uid ?? uuid()}, ${input.type ?? OPAQUE_SECRET_TYPE}, ${rev}, ${text(input.labels ?? null)}, ${text(input.annotations ?? null)},
+                  ${text(input.data)}, ${input.ownerUid ?? null}, ${existing?.created_at ?? now()})
+          ON CONFLICT (namespace, name) DO UPDATE SET uid = EXCLUDED.uid, type = EXCLUDED.type, resource_version = EXCLUDED.resource_version, labels = EXCLUDED.labels,
+            annotations = EXCLUDED.annotations, data = EXCLUDED.data, owner_uid = EXCLUDED.owner_uid, created_at = EXCLUDED.created_at`;
+        return secretAt(tx, namespace, name);
+      });
       return !existing;
     });
     await refresh("secret", namespace, name, true);
@@ -228,8 +259,9 @@ export function createPostgresObjects(deps: { sql: SQL; repo: PgRunRepo; topics:
   async function removeSecret(namespace: string, name: string): Promise<SecretRow> {
     const found = secrets.get(key(namespace, name));
     const gone = await sql.begin(async (tx) => {
+      await serialize(tx);
       const rows: Row[] = await tx`DELETE FROM secrets WHERE namespace = ${namespace} AND name = ${name} RETURNING *`;
-      if (rows.length) await revision(tx, "Secret", namespace, name, "DELETED");
+      if (rows.length) await logged(tx, "Secret", namespace, name, "DELETED", async (rev) => ({ ...secretOf(rows[0]!), data: {}, resourceVersion: rev }));
       return rows[0];
     });
     await refresh("secret", namespace, name, !!gone);

@@ -6,8 +6,7 @@
  * replay runs in one turn of the event loop, so no write can fall between the two.
  */
 import { ExpiredError, BadRequestError } from "../domain/errors";
-import type { Store } from "../store";
-import type { Revision, RevisionKind, RevisionType } from "../store/revisions";
+import type { Revision, RevisionKind, RevisionRepo, RevisionType } from "../store/revisions";
 
 export interface WatchEvent {
   type: RevisionType;
@@ -38,7 +37,10 @@ export function parseResourceVersion(value: string | undefined): number | undefi
   return Number(value);
 }
 
-export function createWatchService(deps: { store: Pick<Store, "revisions"> }) {
+/** What a watch reads: the store's revision log (SQLite's, or a replica's copy of Postgres's: ../objects/pg-revisions.ts). */
+export type RevisionLog = Pick<RevisionRepo, "current" | "oldest" | "after" | "subscribe">;
+
+export function createWatchService(deps: { store: { revisions: RevisionLog } }) {
   const { revisions } = deps.store;
 
   return {

@@ -269,6 +269,39 @@ describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres alone (no cluster): agents
     await eventually(() => tokenOf(survivor, "after"), 10_000, "the new agent reconciled");
   });
 
+  test("a watch on one replica (?watch=1 from a list's resourceVersion) sees an agent applied on another, then its status", async () => {
+    const live = replicas.filter(alive);
+    while (live.length < 2) live.push(await replica());
+    const [a, b] = live as [TestServer, TestServer];
+    const list = (await (await b.api(AGENTS)).json()) as { metadata: { resourceVersion: string } };
+    const ctrl = new AbortController();
+    const res = await fetch(`${b.url}${AGENTS}?watch=1&resourceVersion=${list.metadata.resourceVersion}`, { headers: { authorization: `Bearer ${b.token}` }, signal: ctrl.signal });
+    expect(res.status).toBe(200);
+    const seen: { type: string; object: { metadata: { name: string; resourceVersion: string }; status?: { webhookUrl?: string } } }[] = [];
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      let buf = "";
+      for await (const chunk of res.body!) {
+        buf += decoder.decode(chunk, { stream: true });
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line) seen.push(JSON.parse(line));
+        }
+      }
+    })().catch(() => {});
+    expect((await a.api(AGENTS, { method: "POST", json: { ...echo, metadata: { name: "watched" } } })).status).toBe(201);
+    const mine = () => seen.filter((e) => e.object.metadata.name === "watched");
+    await eventually(() => mine().some((e) => e.type === "MODIFIED" && e.object.status?.webhookUrl), 10_000, "ADDED, then the status with the webhook URL");
+    expect(mine()[0]!.type).toBe("ADDED");
+    // In the order of their resourceVersions, each newer than the list's.
+    const versions = mine().map((e) => Number(e.object.metadata.resourceVersion));
+    expect(versions).toEqual([...versions].sort((x, y) => x - y));
+    expect(versions[0]!).toBeGreaterThan(Number(list.metadata.resourceVersion));
+    ctrl.abort();
+    await reading;
+  });
+
   test("a callback its replica could not deliver before dying (kill -9) is delivered by another, once", async () => {
     let calls = 0;
     const receiver = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null, { status: ++calls === 1 ? 500 : 204 }) });
