@@ -155,15 +155,26 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
         topics.changes.subscribe(() => void pgRevisions.poll());
       }
       await objects.start();
-      // Replicas: every one serves webhooks from its caches; one at a time reconciles.
+      // The manifests watcher (and the YAML library) is loaded only when there is a folder to watch.
+      const fileSource = cfg.manifests
+        ? (await import("./controller/sources/file")).createFileSource({ dir: cfg.manifests, agents, topics, log, defaultNamespace: DEFAULT_NAMESPACE, writeStatus: cfg.writeStatus })
+        : undefined;
+      const startFiles = () => {
+        files = fileSource;
+        return fileSource?.start().catch((err) => log.error("failed to apply the manifests folder", { dir: cfg.manifests, error: (err as Error).message }));
+      };
+      // Replicas: every one serves webhooks from its caches; one at a time reconciles (and applies the manifests folder).
       const hooks = {
         onStartedLeading: () => {
           log.info("leading: this replica runs the controller");
           controller = createController({ objects, log, publicUrl });
           controller.start();
+          void startFiles();
         },
         onStoppedLeading: () => {
           log.info("no longer leading: the controller stops here");
+          fileSource?.stop();
+          files = undefined;
           controller?.stop();
           controller = undefined;
         },
@@ -172,16 +183,12 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
         // In a cluster, the Lease pai-controller; on Postgres alone, an advisory lock.
         elector = kube ? kube.elector(hooks) : createPgLeader({ sql: db!.sql, log, retryMs: Math.max(100, Math.round(db!.replicaLeaseMs / 5)), ...hooks });
         elector.start();
-      } else if (cfg.controller !== false) {
-        controller = createController({ objects, log, publicUrl });
-        controller.start();
-      } else log.info("the controller is off (--no-controller): no webhook tokens or status are written by this server");
-      if (cfg.manifests) {
-        // The manifests watcher (and the YAML library) is loaded only when there is a folder to watch.
-        const { createFileSource } = await import("./controller/sources/file");
-        const source = createFileSource({ dir: cfg.manifests, agents: localAgents, topics, log, defaultNamespace: DEFAULT_NAMESPACE, writeStatus: cfg.writeStatus });
-        source.start();
-        files = source;
+      } else {
+        if (cfg.controller !== false) {
+          controller = createController({ objects, log, publicUrl });
+          controller.start();
+        } else log.info("the controller is off (--no-controller): no webhook tokens or status are written by this server");
+        await startFiles();
       }
       await controller?.idle();
       if (pgSessions) {

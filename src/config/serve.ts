@@ -288,8 +288,6 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     throw new UsageError("--manifests and --kubernetes do not go together: in a cluster, Agents are custom resources (kubectl apply -f the folder against the cluster)");
   if (kubernetes && !controller) throw new UsageError("--no-controller and --kubernetes do not go together: --kubernetes runs the controller (one replica at a time, by the Lease)");
   const database = loadDatabaseConfig(pick("database", "PAI_DATABASE_URL"), env);
-  if (database && manifests)
-    throw new UsageError("--manifests and --database do not go together yet: replicas keep their Agents in Postgres; apply the folder once through any replica (pai apply -f DIR, or kubectl apply -f DIR)");
   if (database && !controller) throw new UsageError("--no-controller and --database do not go together: replicas run the controller one at a time");
   return {
     port,

@@ -10,7 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
-import { eventually, removeDir, runCli, startServer, type TestServer } from "../helpers";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { agentYaml, eventually, removeDir, startServer, tempDir, type TestServer } from "../helpers";
 import { startCluster, type Cluster } from "../cluster";
 import { startModelServer, hang, type FakeModelServer } from "../fakes/model-server";
 import { HAVE_POSTGRES, startPostgres, warnSkippedWithoutPostgres, type TestPostgres } from "../pg";
@@ -356,9 +358,32 @@ describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres alone (no cluster): agents
     }
   });
 
-  test("--manifests with --database is refused with what to do instead", async () => {
-    const r = await runCli(["serve", "--database", pg.url, "--manifests", "manifests/examples"]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain("apply the folder once through any replica");
+  test("--manifests: the leader applies the folder (and writes status into it); when it dies, the next leader takes the folder over", async () => {
+    for (const r of replicas.filter(alive)) expect(await r.stop()).toBe(0);
+    const dir = tempDir("pai-replica-manifests-");
+    writeFileSync(join(dir, "folder.yaml"), agentYaml("from-folder"));
+    try {
+      const withFolder = async () => {
+        const r = await startServer({ manifests: dir, args: ["--database", pg.url], env: { PAI_REPLICA_LEASE_MS: String(REPLICA_LEASE_MS) } });
+        replicas.push(r);
+        return r;
+      };
+      const first = await withFolder();
+      await eventually(() => tokenOf(first, "from-folder"), 10_000, "the folder's agent reconciled");
+      await eventually(() => readFileSync(join(dir, "folder.yaml"), "utf8").includes("webhookUrl"), 10_000, "the status written into the file");
+      const second = await withFolder();
+      expect(second.logs()).not.toContain("leading: this replica runs the controller");
+      first.proc.kill("SIGKILL");
+      await first.proc.exited;
+      await eventually(() => second.logs().includes("leading: this replica runs the controller"), 10_000, "the second replica leading");
+      // The folder is the second's now: an edit there is applied.
+      writeFileSync(join(dir, "folder.yaml"), agentYaml("from-folder", "  maxTurns: 5\n"));
+      await eventually(async () => {
+        const a = (await (await second.api(`${AGENTS}/from-folder`)).json()) as { metadata: { generation: number } };
+        return a.metadata.generation === 2;
+      }, 10_000, "the edit applied by the new leader");
+    } finally {
+      removeDir(dir);
+    }
   });
 });

@@ -16,7 +16,7 @@ import { loadManifests } from "../../domain/manifest";
 import { stringifyYamlFile } from "../../lib/yaml";
 import { deepEqual } from "../../lib/json";
 import type { Logger } from "../../lib/log";
-import type { LocalAgentService } from "../../service/agents";
+import type { AgentService } from "../../service/agents";
 import type { Change, Topics } from "../../service/topics";
 
 const isManifest = (f: string) => /\.ya?ml$/i.test(f);
@@ -66,7 +66,7 @@ export function replaceFileContents(path: string, text: string) {
 
 export interface FileSourceDeps {
   dir: string;
-  agents: LocalAgentService;
+  agents: AgentService;
   topics: Pick<Topics, "changes">;
   log: Logger;
   defaultNamespace: string;
@@ -106,7 +106,7 @@ export function createFileSource(deps: FileSourceDeps) {
       .sort();
   }
 
-  function applyFile(path: string, text: string) {
+  async function applyFile(path: string, text: string) {
     const shown = shownPath(path);
     const loaded = loadManifests(text, shown, deps.defaultNamespace);
     const source = sourceOf(path);
@@ -114,7 +114,7 @@ export function createFileSource(deps: FileSourceDeps) {
     for (const { input } of loaded.agents) {
       keys.add(`${input.namespace}/${input.name}`);
       try {
-        const r = agents.apply(input, source);
+        const r = await agents.apply(input, source);
         if (r.changed) log.info(r.created ? "agent created" : "agent updated", { agent: `${input.namespace}/${input.name}`, file: shown });
       } catch (err) {
         loaded.errors.push({ text: `${shown}: failed to apply agent ${input.name}: ${(err as Error).message}` });
@@ -143,7 +143,7 @@ export function createFileSource(deps: FileSourceDeps) {
       for (const { agent } of agents.listBySource(source)) {
         const k = `${agent.metadata.namespace}/${agent.metadata.name}`;
         if (!keys.has(k)) {
-          agents.remove(agent.metadata.namespace, agent.metadata.name);
+          await agents.remove(agent.metadata.namespace, agent.metadata.name);
           log.info("agent deleted", { agent: k, file: shown });
         }
       }
@@ -151,9 +151,9 @@ export function createFileSource(deps: FileSourceDeps) {
     return loaded.errors;
   }
 
-  function removeFile(path: string) {
+  async function removeFile(path: string) {
     for (const { agent } of agents.listBySource(sourceOf(path))) {
-      agents.remove(agent.metadata.namespace, agent.metadata.name);
+      await agents.remove(agent.metadata.namespace, agent.metadata.name);
       log.info("agent deleted", { agent: `${agent.metadata.namespace}/${agent.metadata.name}`, file: shownPath(path) });
     }
     seen.delete(path);
@@ -161,7 +161,7 @@ export function createFileSource(deps: FileSourceDeps) {
   }
 
   /** Applies every new or changed file and removes agents of files that are gone. */
-  function scan() {
+  async function scanOnce() {
     const files = listFiles();
     const present = new Set(files);
     for (const path of files) {
@@ -174,22 +174,36 @@ export function createFileSource(deps: FileSourceDeps) {
       const h = hash(text);
       if (seen.get(path) === h) continue;
       seen.set(path, h);
-      applyFile(path, text);
+      await applyFile(path, text);
     }
     for (const { source } of agents.listBySource(`file:${dir}/`, true)) {
       const path = source.slice("file:".length);
-      if (!present.has(path)) removeFile(path);
+      if (!present.has(path)) await removeFile(path);
     }
+  }
+
+  /** One scan at a time (writes may be promises): a scan asked for meanwhile runs after it. */
+  let scanning: Promise<void> | undefined;
+  let rescan = false;
+  function scan(): Promise<void> {
+    if (scanning) {
+      rescan = true;
+      return scanning;
+    }
+    scanning = scanOnce().finally(() => {
+      scanning = undefined;
+      if (rescan) {
+        rescan = false;
+        void scan().catch((err) => log.error("failed to scan manifests", { dir, error: (err as Error).message }));
+      }
+    });
+    return scanning;
   }
 
   function scheduleScan(delay = 50) {
     clearTimeout(scanTimer);
     scanTimer = setTimeout(() => {
-      try {
-        scan();
-      } catch (err) {
-        log.error("failed to scan manifests", { dir, error: (err as Error).message });
-      }
+      scan().catch((err) => log.error("failed to scan manifests", { dir, error: (err as Error).message }));
     }, delay);
   }
 
@@ -251,8 +265,8 @@ export function createFileSource(deps: FileSourceDeps) {
   return {
     dir,
     /** Applies the folder once, then watches it. */
-    start() {
-      scan();
+    async start() {
+      await scan();
       offStatus = deps.topics.changes.subscribeKey("agentStatus", onStatus);
       try {
         watcher = watch(dir, { recursive: true }, (_event, file) => {
