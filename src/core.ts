@@ -77,7 +77,8 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   // Watches read the revision log: SQLite's, or, on Postgres, this replica's copy of it.
   const pgRevisions = pgObjects ? createPgRevisionFeed({ sql: db!.sql, log }) : undefined;
   const watch = createWatchService({ store: pgRevisions ? { revisions: pgRevisions } : store });
-  const namespaces = createNamespaceService({ store });
+  // On Postgres, the namespaces of the shared agents and secrets (sessions live in an agent's namespace).
+  const namespaces = createNamespaceService({ store: pgObjects && pgRevisions ? { namespaces: pgObjects.namespaces, revisions: pgRevisions } : store });
   const pgSessions = db ? createPgSessionService({ repo: db.repo, log, replicaId: db.replicaId, topics, maxPending: cfg.maxPending, leaseMs: db.replicaLeaseMs }) : undefined;
   const sessions: SessionService = pgSessions ?? createSessionService({ store, log, topics, maxPending: cfg.maxPending });
   const supervisor = createSupervisor({

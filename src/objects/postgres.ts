@@ -70,6 +70,8 @@ const isUniqueViolation = (e: unknown) => (e as { errno?: string })?.errno === "
 export interface PostgresObjects {
   agents: AgentService;
   secrets: SecretService;
+  /** The namespaces agents and secrets live in, with the earliest creation time in each (from the caches). */
+  namespaces: { all(): Map<string, string>; createdAt(namespace: string): string | undefined };
   /** Loads both caches and starts following other replicas' writes. */
   open(): Promise<void>;
   close(): Promise<void>;
@@ -276,7 +278,19 @@ export function createPostgresObjects(deps: { sql: SQL; repo: PgRunRepo; topics:
       return an.localeCompare(bn) || am.localeCompare(bm);
     });
 
+  function namespaceTimes(): Map<string, string> {
+    const out = new Map<string, string>();
+    const add = (ns: string, at: string) => {
+      const was = out.get(ns);
+      if (was === undefined || at < was) out.set(ns, at);
+    };
+    for (const a of agents.values()) add(a.agent.metadata.namespace, a.agent.metadata.creationTimestamp ?? "");
+    for (const x of secrets.values()) add(x.namespace, x.createdAt);
+    return out;
+  }
+
   return {
+    namespaces: { all: namespaceTimes, createdAt: (ns) => namespaceTimes().get(ns) },
     agents: {
       get: getAgent,
       find: (namespace, name) => agents.get(key(namespace, name)),

@@ -2,7 +2,7 @@
  * Namespaces, read-only: the namespaces something lives in (agents, secrets, sessions, access
  * tokens), and `default` always. Nothing creates or deletes one; it appears with its first object.
  */
-import type { Store } from "../store";
+import type { NamespaceRepo } from "../store/namespaces";
 import { DEFAULT_NAMESPACE } from "../domain/names";
 
 export interface NamespaceInfo {
@@ -11,7 +11,7 @@ export interface NamespaceInfo {
   createdAt: string;
 }
 
-export function createNamespaceService(deps: { store: Store; startedAt?: string }) {
+export function createNamespaceService(deps: { store: { namespaces: Pick<NamespaceRepo, "all" | "createdAt">; revisions: { current(): number } }; startedAt?: string }) {
   const { store } = deps;
   const startedAt = deps.startedAt ?? new Date().toISOString();
   return {

@@ -304,6 +304,17 @@ describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres alone (no cluster): agents
     await reading;
   });
 
+  test("namespaces (kubectl get ns) are those of the shared agents and secrets, on every replica", async () => {
+    const live = replicas.filter(alive);
+    while (live.length < 2) live.push(await replica());
+    const [a, b] = live as [TestServer, TestServer];
+    expect((await a.api("/apis/pai.io/v1/namespaces/team-x/agents", { method: "POST", json: { ...echo, metadata: { name: "in-x" } } })).status).toBe(201);
+    await eventually(async () => {
+      const list = (await (await b.api("/api/v1/namespaces")).json()) as { items: { metadata: { name: string } }[] };
+      return list.items.some((n) => n.metadata.name === "team-x") && list.items.some((n) => n.metadata.name === "default");
+    }, 5000, "team-x listed on the other replica");
+  });
+
   test("a callback its replica could not deliver before dying (kill -9) is delivered by another, once", async () => {
     let calls = 0;
     const receiver = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null, { status: ++calls === 1 ? 500 : 204 }) });
