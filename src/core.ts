@@ -37,6 +37,7 @@ import { createPostgresObjects } from "./objects/postgres";
 import { createPgLeader } from "./objects/pg-leader";
 import { createPgRetentionService } from "./service/retention-pg";
 import { createPgRevisionFeed } from "./objects/pg-revisions";
+import { createOverview } from "./service/overview";
 import type { ModelCredentials } from "./harness/protocol";
 import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
@@ -119,6 +120,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   metrics.gauge("pai_store_checkpoints", "WAL checkpoints run by the store's checkpoint thread since start (0 without one: SQLite checkpoints on the writer).", () => store.checkpointer?.stats().runs ?? 0);
   metrics.gauge("pai_store_wal_frames", "Frames in the store's write-ahead log at the last checkpoint (kept small by the checkpoint thread).", () => store.checkpointer?.stats().walFrames ?? 0);
   metrics.gauge("process_resident_memory_bytes", "Resident memory of the server process.", () => process.memoryUsage.rss());
+  const overview = createOverview({ metrics, running: () => supervisor.stats().running, pending: () => supervisor.stats().queued });
 
   let controller: ReturnType<typeof createController> | undefined;
   let files: { stop(): void } | undefined;
@@ -140,6 +142,8 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     sessionFiles,
     retention,
     metrics,
+    /** The last hour per minute, from the metrics (the console's overview). */
+    overview,
     /** Watches of agents and secrets from the store's revision log (in a cluster, the API serves none: watch the cluster). */
     watch,
     /** The leader election of replicas (--kubernetes or --database; undefined otherwise, or before start). */
@@ -216,6 +220,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       // Attempts on the way record their outcome, and what they recorded is committed, before the store closes.
       await callbacks.stop();
       await retention.stop();
+      overview.stop();
       await sessions.flush();
       if (db) {
         await pgSessions!.close();

@@ -27,6 +27,7 @@ import { tokenRoutes } from "./tokens";
 import { webhookRoutes } from "./webhooks";
 import { BodyBudget } from "./body";
 import type { WebhookService } from "../service/webhooks";
+import type { OverviewService } from "../service/overview";
 
 export interface ApiDeps {
   agents: AgentService;
@@ -51,6 +52,8 @@ export interface ApiDeps {
   bodyBudget?: BodyBudget;
   /** Whether this server runs the controller (false: --no-controller, pai-webhook-* secrets are writable). */
   controller?: boolean;
+  /** The per-minute figures of the last hour (the console's overview). */
+  overview?: OverviewService;
 }
 
 /** Default for the server-wide body budget: 64 request bodies of the largest size. */

@@ -5,10 +5,21 @@
 import { Elysia } from "elysia";
 import type { Metrics } from "../lib/metrics";
 import type { TokenService } from "../service/tokens";
+import type { OverviewService } from "../service/overview";
 import { requirePrincipal } from "./auth";
+import { NotFoundError } from "../domain/errors";
 
-export function healthRoutes(deps: { ready: () => boolean; metrics: Metrics; tokens: TokenService }) {
+export function healthRoutes(deps: { ready: () => boolean; metrics: Metrics; tokens: TokenService; overview?: OverviewService }) {
   return new Elysia({ name: "health" })
+    .get(
+      "/apis/pai.io/v1/overview",
+      ({ request }) => {
+        requirePrincipal(deps.tokens, request.headers.get("authorization"));
+        if (!deps.overview) throw new NotFoundError("no overview on this server");
+        return deps.overview.report();
+      },
+      { detail: { tags: ["Health"], summary: "The last hour per minute (sessions started and finished, webhook answers by code) and the running and pending counts, from the /metrics counters (any valid token)" } },
+    )
     .get(
       "/metrics",
       ({ request }) => {

@@ -221,6 +221,23 @@ export function sessionRoutes(deps: { agents: AgentService; sessions: SessionSer
       },
     )
     .post(
+      "/agents/:session/rerun",
+      async ({ params, query, request, set }) => {
+        const ns = scope(request.headers.get("authorization"), query.namespace);
+        const before = await sessions.get(ns, params.session);
+        // The agent as it is now (a re-run uses its current spec), with the same input: title, env, webhook payload.
+        const agent = agents.get(ns, before.agentDefinition).agent;
+        const s = await sessions.start(agent, { title: before.title, env: before.env, origin: { kind: "api" }, kind: "run", payload: before.payload });
+        set.status = 201;
+        return sessionObject(s);
+      },
+      {
+        params: t.Object({ session: t.String() }),
+        query: SessionQuery,
+        detail: { tags, summary: "Start a new session of the same agent with the same title, env and webhook payload (not its callbackUrl)" },
+      },
+    )
+    .post(
       "/agents/:session/cancel",
       async ({ params, query, request }) => sessionObject(await supervisor.cancel(scope(request.headers.get("authorization"), query.namespace), params.session)),
       { params: t.Object({ session: t.String() }), query: SessionQuery, detail: { tags, summary: "Cancel a Pending or Running session" } },

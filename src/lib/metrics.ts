@@ -8,7 +8,7 @@ interface Family {
   help: string;
   type: "counter" | "gauge";
   /** One cell per label set, keyed by its serialised labels. */
-  values: Map<string, { n: number }>;
+  values: Map<string, { n: number; labels: Labels }>;
   read?: () => number;
 }
 
@@ -34,7 +34,7 @@ export class Metrics {
     const cellOf = (labels?: Labels) => {
       const k = labelKey(labels);
       let cell = f.values.get(k);
-      if (cell === undefined) f.values.set(k, (cell = { n: 0 }));
+      if (cell === undefined) f.values.set(k, (cell = { n: 0, labels: { ...labels } }));
       return cell;
     };
     // Label sets seen before are looked up by their values joined, not re-serialised.
@@ -56,6 +56,14 @@ export class Metrics {
   /** A gauge read when scraped. */
   gauge(name: string, help: string, read: () => number) {
     this.families.set(name, { help, type: "gauge", values: new Map(), read });
+  }
+
+  /** A counter's cells now (each label set and its count); a gauge as one cell without labels; [] for an unknown name. */
+  read(name: string): { labels: Labels; n: number }[] {
+    const f = this.families.get(name);
+    if (!f) return [];
+    if (f.read) return [{ labels: {}, n: f.read() }];
+    return [...f.values.values()].map(({ labels, n }) => ({ labels, n }));
   }
 
   text(): string {

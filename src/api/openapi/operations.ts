@@ -217,6 +217,7 @@ export const OPERATIONS: Record<string, OperationInfo> = {
     errors: [400, 401, 403, 404],
   },
   "POST /agents/{session}/cancel": { operationId: "cancelSession", ok: { 200: "Session" }, errors: [400, 401, 403, 404, 409, 503] },
+  "POST /agents/{session}/rerun": { operationId: "rerunSession", ok: { 201: "Session" }, errors: [400, 401, 403, 404, 429, 503] },
   "GET /agents/{session}/files": { operationId: "listSessionFiles", ok: { 200: "SessionFileList" }, errors: [400, 401, 403, 404] },
   "GET /agents/{session}/files/{path}": { operationId: "readSessionFile", ok: {}, errors: [] },
 
@@ -235,6 +236,7 @@ export const OPERATIONS: Record<string, OperationInfo> = {
   // Health
   "GET /healthz": { operationId: "checkLiveness", ok: { 200: "Health" }, errors: [] },
   "GET /readyz": { operationId: "checkReadiness", ok: { 200: "Health", 503: "Health" }, errors: [] },
+  "GET /apis/pai.io/v1/overview": { operationId: "readOverview", ok: { 200: "Overview" }, errors: [401, 404] },
   "GET /metrics": {
     operationId: "readMetrics",
     ok: { 200: { description: "Prometheus text format", content: { "text/plain": "" } } },

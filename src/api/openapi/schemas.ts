@@ -335,6 +335,22 @@ export const VersionInfo = T.Object(
 );
 
 export const Health = T.Object({ status: T.String() });
+export const Overview = T.Object(
+  {
+    running: T.Integer({ description: "Sessions running now (on this replica)" }),
+    pending: T.Integer({ description: "Sessions waiting for a slot" }),
+    minutes: T.Array(
+      T.Object({
+        start: Timestamp(),
+        sessionsStarted: T.Integer(),
+        sessionsFinished: T.Integer(),
+        answers: T.Record(T.String(), T.Integer(), { description: "Webhook answers by HTTP status code" }),
+      }),
+      { description: "The last 60 minutes, oldest first; the last is the current minute so far" },
+    ),
+  },
+  { description: "The console's overview, from the /metrics counters of this server (each replica counts its own)" },
+);
 export const WebhookPing = T.Object({ ok: T.Boolean() });
 
 /** Component name → schema: the `components.schemas` of /openapi/json (request bodies are added by name from their routes). */
@@ -366,6 +382,7 @@ export const COMPONENTS: Record<string, TSchema> = {
   WebhookBody,
   WebhookPing,
   Health,
+  Overview,
   APIVersions,
   APIGroup,
   APIGroupList,
