@@ -110,6 +110,7 @@ export async function startServer(cfg: ServeConfig, log: Logger, version: string
   // Bound to every interface, the loopback URL alone would understate who can reach the server.
   const where = wildcard ? `all interfaces (${cfg.host}), port ${port}; from this machine: ${url}` : url;
   log.info(`listening on ${where}`, { publicUrl, dataDir: cfg.dataDir, manifests: cfg.manifests });
+  log.info(`web console: ${url}/console (sign in with an access token; the admin token is in ${adminTokenFile})`);
 
   let stopping: Promise<void> | undefined;
   return {

@@ -49,6 +49,7 @@ Usage:
   pai kubeconfig [-n NS] [--certificate-authority FILE]
                                          print a kubeconfig for kubectl (needs pai serve --tls); with
                                          -n, a new token of namespace NS instead of the admin token
+  pai console                            print (and, on a desktop, open) the web console's address
   pai health [--url URL]                 exit 0 if the server's /readyz answers 200 within 2 s, else 1
                                          (default URL http://127.0.0.1:$PAI_PORT/readyz, port 8080)
   pai version
@@ -99,6 +100,11 @@ export async function runCli(argv: string[], version: string): Promise<number> {
         if (words.length) throw new CliError(`pai kubeconfig takes no arguments (got "${words[0]}")`, 2);
         const { kubeconfig } = await import("./kubeconfig");
         await kubeconfig({ server: flags.server as string | undefined, token: flags.token as string | undefined, namespace, namespaceToken: flags.namespace !== undefined, caFile: flags["certificate-authority"] as string | undefined, output: flags.output });
+        return 0;
+      }
+      case "console": {
+        const { openConsole } = await import("./console");
+        await openConsole({ server: flags.server as string | undefined, token: flags.token as string | undefined, words });
         return 0;
       }
       case "run":
