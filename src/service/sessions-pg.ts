@@ -17,7 +17,7 @@
  * claimers also poll, and readers re-read everything they follow when the connection comes back.
  */
 import type { Agent } from "../domain/agent";
-import { NotFoundError, TooManyRequestsError } from "../domain/errors";
+import { DomainError, NotFoundError, ServiceUnavailableError, TooManyRequestsError } from "../domain/errors";
 import { CallbackState, EventType, Phase, type Session, type SessionEvent } from "../domain/session";
 import type { Logger } from "../lib/log";
 import type { WorkSource } from "../supervisor/work";
@@ -181,6 +181,34 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
   }
 
   // ---- starts --------------------------------------------------------------------------------
+  /** Sessions to insert, written together on the next tick: one round trip and one commit for many starts. */
+  const inserter = (() => {
+    let waiting: { session: Session; done: (seq: number) => void; fail: (err: unknown) => void }[] = [];
+    let scheduled = false;
+    async function write() {
+      scheduled = false;
+      const batch = waiting;
+      waiting = [];
+      try {
+        const seqs = await repo.insertSessions(batch.map((w) => w.session));
+        batch.forEach((w, i) => w.done(seqs[i]!));
+      } catch (err) {
+        for (const w of batch) w.fail(err);
+      }
+    }
+    return {
+      insert(session: Session): Promise<number> {
+        return new Promise((done, fail) => {
+          waiting.push({ session, done, fail });
+          if (!scheduled) {
+            scheduled = true;
+            setImmediate(() => void write());
+          }
+        });
+      },
+    };
+  })();
+
   async function get(namespace: string, name: string): Promise<Session> {
     const s = await repo.get(namespace, name);
     if (!s) throw new NotFoundError(`session "${name}" not found in namespace "${namespace}"`);
@@ -195,7 +223,8 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
     if (opts.maxPending !== undefined && (await repo.countPendingOf(namespace, agentName)) >= opts.maxPending)
       throw new TooManyRequestsError(`agent "${agentName}" already has ${opts.maxPending} sessions waiting to run (maxPending); retry later`, RETRY_AFTER_SECONDS);
     const session = newSession(agent, opts, await nextSuffix(namespace, agentName), now());
-    const r = await repo.insertSession(session, keys);
+    // Starts without a delivery key (most) share one statement per tick; keyed ones go alone.
+    const r = keys.length ? await repo.insertSession(session, keys) : { created: true as const, seq: await inserter.insert(session) };
     if (!r.created) return { session: await get(namespace, r.existing), created: false };
     pendingTotal++;
     topics.sessionStarted.publish({ session, seq: r.seq });
@@ -206,7 +235,13 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
   }
 
   const joinDuplicates = deliveriesInFlight();
-  const startOnce = (agent: Agent, opts: StartOptions): Promise<StartResult> => joinDuplicates(agent, opts, (keys) => create(agent, opts, keys));
+  /** A start the database could not take is the server's trouble, not the caller's: 503 with Retry-After, never a 500. */
+  const unavailable = (err: unknown): never => {
+    if (err instanceof DomainError) throw err;
+    log.error("failed to store a session", { error: (err as Error)?.message });
+    throw new ServiceUnavailableError("the session could not be stored (the database did not answer); retry later", RETRY_AFTER_SECONDS);
+  };
+  const startOnce = (agent: Agent, opts: StartOptions): Promise<StartResult> => joinDuplicates(agent, opts, (keys) => create(agent, opts, keys).catch(unavailable));
 
   // ---- ends ----------------------------------------------------------------------------------
   const cancelHandlers: ((namespace: string, name: string) => void)[] = [];

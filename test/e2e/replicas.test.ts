@@ -184,6 +184,18 @@ describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres", () => {
     expect(owners.length).toBe(3);
   }, 180_000);
 
+  test("200 webhooks without delivery ids at once over the replicas (inserted in batches): 200 sessions, each run once", async () => {
+    const live = replicas.filter(alive);
+    const before = (await db`SELECT count(*)::int AS n FROM sessions WHERE agent_definition = 'echo'`)[0].n as number;
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(live[i % live.length]!, echoUrl, { title: `batch ${i}` })));
+    expect(answers.map((r) => r.status).filter((s) => s !== 200)).toEqual([]);
+    const names = await Promise.all(answers.map(async (r) => ((await r.json()) as { session: string }).session));
+    expect(new Set(names).size).toBe(200);
+    await eventually(async () => (await db`SELECT count(*)::int AS n FROM sessions WHERE agent_definition = 'echo' AND phase = 'Complete'`)[0].n === before + 200, 60_000, "all Complete");
+    const [{ n }] = await db`SELECT count(*)::int AS n FROM session_events WHERE type = 'session.status_running' AND session = ANY(${names})`;
+    expect(n).toBe(200);
+  }, 90_000);
+
   test("kill -9 of the replica running sessions: another ends them Error (replica lost) after the lease", async () => {
     const started = (await (await post(b, slowUrl, { title: "orphan" })).json()) as { session: string };
     await eventually(async () => (await session(a, started.session)).phase === "Running", 10_000, "running");
@@ -396,5 +408,17 @@ describe.skipIf(!HAVE_POSTGRES)("replicas on Postgres alone (no cluster): agents
     } finally {
       removeDir(dir);
     }
+  });
+
+  test("Postgres goes away: a webhook gets 503 with Retry-After (the sender retries), not a 500, and the replica stays up", async () => {
+    const [r] = replicas.filter(alive);
+    expect(r).toBeDefined();
+    const token = (await tokenOf(r!, "from-folder"))!;
+    pg.stop();
+    const res = await fetch(`${r!.url}/webhooks/default/from-folder/${token}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: "no database" }) });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("10");
+    expect(((await res.json()) as { message: string }).message).toContain("retry later");
+    expect((await fetch(`${r!.url}/healthz`)).status).toBe(200);
   });
 });

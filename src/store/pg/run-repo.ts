@@ -27,6 +27,8 @@ export interface PgRunRepo {
    * key exactly one creates.
    */
   insertSession(s: Session, deliveryKeys: string[]): Promise<{ created: true; seq: number } | { created: false; existing: string }>;
+  /** Several sessions without delivery keys in one statement (a batch of starts); their seqs, in order. */
+  insertSessions(list: Session[]): Promise<number[]>;
   /** Reserves `n` name suffixes for an agent: returns the first; the block is [first, first+n). */
   allocateNames(namespace: string, agent: string, n: number): Promise<number>;
   countPending(): Promise<number>;
@@ -172,6 +174,31 @@ export function createPgRunRepo(sql: SQL): PgRunRepo {
 
   /** Thrown inside a transaction to roll it back: a key was taken. */
   class Taken {}
+
+  /**
+   * The rows travel as one JSON array (a JSON null is an SQL NULL, which a text[] parameter cannot
+   * say): one statement, one round trip, one commit for the whole batch.
+   */
+  async function insertSessions(list: Session[]): Promise<number[]> {
+    if (!list.length) return [];
+    const rows = list.map((s) => {
+      const p = sessionParams(s);
+      return {
+        namespace: s.namespace, name: s.name, uid: s.uid, agent_definition: s.agentDefinition, generation: s.generation, spec: jsonOfSpec(s.spec),
+        title: s.title, env: p.env, origin: p.origin, phase: s.phase, payload: p.payload, callback_url: s.callbackUrl ?? null, callback_state: s.callbackState ?? null,
+        created_at: s.createdAt,
+      };
+    });
+    const out: { name: string; namespace: string; seq: string }[] = await sql`
+      INSERT INTO sessions (namespace, name, uid, agent_definition, generation, spec, title, env, origin, phase, payload, callback_url, callback_state, seq, created_at)
+      SELECT r.namespace, r.name, r.uid, r.agent_definition, r.generation, r.spec, r.title, r.env, r.origin, r.phase, r.payload, r.callback_url, r.callback_state,
+             nextval('sessions_seq'), r.created_at
+      FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS r(namespace text, name text, uid text, agent_definition text, generation int, spec text, title text,
+           env text, origin text, phase text, payload text, callback_url text, callback_state text, created_at text)
+      RETURNING namespace, name, seq`;
+    const seqOf = new Map(out.map((r) => [`${r.namespace}/${r.name}`, num(r.seq)]));
+    return list.map((s) => seqOf.get(`${s.namespace}/${s.name}`)!);
+  }
 
   async function insertSession(s: Session, deliveryKeys: string[]): Promise<{ created: true; seq: number } | { created: false; existing: string }> {
     // Sorted: racing inserts of the same keys take their index locks in one order (else they deadlock).
@@ -392,6 +419,7 @@ export function createPgRunRepo(sql: SQL): PgRunRepo {
   return {
     migrate: () => migratePg(sql),
     insertSession,
+    insertSessions,
 
     async allocateNames(namespace, agent, n) {
       if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`allocateNames: n must be a positive integer (got ${n})`);
