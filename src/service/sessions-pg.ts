@@ -159,6 +159,16 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
     });
   }
 
+  let workAnnounced = false;
+  function announceWork() {
+    if (workAnnounced) return;
+    workAnnounced = true;
+    setImmediate(() => {
+      workAnnounced = false;
+      notify(CHANNELS.work, {});
+    });
+  }
+
   function notify(channel: string, payload: Record<string, unknown>) {
     repo.notify(channel, JSON.stringify({ ...payload, r: replicaId })).catch((err) => log.warn("NOTIFY failed (other replicas will poll)", { channel, error: (err as Error).message }));
   }
@@ -228,9 +238,10 @@ export function createPgSessionService(deps: PgSessionDeps): PgSessionService {
     if (!r.created) return { session: await get(namespace, r.existing), created: false };
     pendingTotal++;
     topics.sessionStarted.publish({ session, seq: r.seq });
-    // This replica's claimer first (it hears no notification of its own), then the others.
+    // This replica's claimer first (it hears no notification of its own), then the others: one
+    // notification per tick, however many sessions started in it.
     wake();
-    notify(CHANNELS.work, { ns: namespace, a: agentName });
+    announceWork();
     return { session, created: true };
   }
 
