@@ -36,6 +36,9 @@ import type { TokenService } from "./service/tokens";
 import { createPostgresObjects } from "./objects/postgres";
 import { createPgLeader } from "./objects/pg-leader";
 import { createPgRetentionService } from "./service/retention-pg";
+import { createDeliveryLog } from "./service/deliveries";
+import { createDeliveryRepo } from "./store/deliveries";
+import { createPgDeliveryRepo } from "./store/pg/deliveries";
 import { createPgRevisionFeed } from "./objects/pg-revisions";
 import { createOverview } from "./service/overview";
 import type { ModelCredentials } from "./harness/protocol";
@@ -104,10 +107,12 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     workDir: join(cfg.dataDir, "sessions"),
     ...(db ? { ranElsewhere: async (ns: string, name: string) => ((o) => (o && o !== db.replicaId ? o : undefined))(await db.repo.ownerOf(ns, name)) } : {}),
   });
+  // Webhook answers (src/api/webhooks.ts records them), in the shared database with replicas.
+  const deliveries = createDeliveryLog({ repo: db ? createPgDeliveryRepo(db.sql) : createDeliveryRepo(store.db, store.tx), log });
   // Without a setting (tests, benchmarks), sessions are kept.
   const retention = db
-    ? createPgRetentionService({ repo: db.repo, replicaId: db.replicaId, leaseMs: db.replicaLeaseMs, workDir: join(cfg.dataDir, "sessions"), log, retentionMs: cfg.sessionRetentionMs ?? 0, intervalMs: cfg.retentionIntervalMs, now: opts.now })
-    : createRetentionService({ tx: store.tx, repo: createRetentionRepo(store.db), workDir: join(cfg.dataDir, "sessions"), log, retentionMs: cfg.sessionRetentionMs ?? 0, intervalMs: cfg.retentionIntervalMs, now: opts.now });
+    ? createPgRetentionService({ repo: db.repo, replicaId: db.replicaId, leaseMs: db.replicaLeaseMs, workDir: join(cfg.dataDir, "sessions"), log, retentionMs: cfg.sessionRetentionMs ?? 0, intervalMs: cfg.retentionIntervalMs, now: opts.now, deliveries })
+    : createRetentionService({ tx: store.tx, repo: createRetentionRepo(store.db), workDir: join(cfg.dataDir, "sessions"), log, retentionMs: cfg.sessionRetentionMs ?? 0, intervalMs: cfg.retentionIntervalMs, now: opts.now, deliveries });
 
   const metrics = new Metrics();
   const started = metrics.counter("pai_sessions_started_total", "Sessions started (webhooks, pai run, the API).").with();
@@ -141,6 +146,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     callbacks,
     sessionFiles,
     retention,
+    deliveries,
     metrics,
     /** The last hour per minute, from the metrics (the console's overview). */
     overview,
@@ -220,6 +226,7 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
       // Attempts on the way record their outcome, and what they recorded is committed, before the store closes.
       await callbacks.stop();
       await retention.stop();
+      await deliveries.stop();
       overview.stop();
       await sessions.flush();
       if (db) {

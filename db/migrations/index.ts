@@ -7,6 +7,7 @@ import m4 from "./0004_session_usage.sql" with { type: "text" };
 import m5 from "./0005_revisions.sql" with { type: "text" };
 import m6 from "./0006_secret_annotations.sql" with { type: "text" };
 import m7 from "./0007_replicas.sql" with { type: "text" };
+import m8 from "./0008_delivery_log.sql" with { type: "text" };
 
 export const migrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795745164974, breakpoints: true, sql: m0 },
@@ -17,4 +18,5 @@ export const migrations: { tag: string; when: number; breakpoints: boolean; sql:
   { tag: "0005_revisions", when: 1795794262450, breakpoints: true, sql: m5 },
   { tag: "0006_secret_annotations", when: 1795795473210, breakpoints: true, sql: m6 },
   { tag: "0007_replicas", when: 1795801585061, breakpoints: true, sql: m7 },
+  { tag: "0008_delivery_log", when: 1795804095620, breakpoints: true, sql: m8 },
 ];

@@ -1,6 +1,10 @@
 /**
  * The Agent resource over HTTP, the Kubernetes way: /apis/pai.io/v1/namespaces/{namespace}/agents[/{name}]
- * and /apis/pai.io/v1/agents (all namespaces). Admin token.
+ * and /apis/pai.io/v1/agents (all namespaces). Writes need the admin token. Reads (list, get, the
+ * status subresource, watch) take a namespace token too, for its own namespace only (403 elsewhere,
+ * and for the all-namespaces list, as a namespaced Role in Kubernetes gives): such a reader sees
+ * the webhook URL without its token, which only the admin token may read (and rotate), and no
+ * other value of the spec that may be a credential (see agentFor).
  *
  * Lists take labelSelector, fieldSelector, limit/continue and `watch`; get and list answer a Table
  * when asked (kubectl get). Writes: POST creates (409 if the name is taken), PUT creates or
@@ -14,13 +18,13 @@ import { Value } from "@sinclair/typebox/value";
 import { ValueErrorType } from "@sinclair/typebox/errors";
 import { AgentManifest, AgentStatus, API_VERSION, Condition, pointerToField, validateAgent, type Agent, type AgentInput } from "../domain/agent";
 import { Type as T } from "@sinclair/typebox";
-import { BadRequestError, InvalidError } from "../domain/errors";
+import { BadRequestError, ForbiddenError, InvalidError } from "../domain/errors";
 import { deepEqual } from "../lib/json";
 import type { AgentService } from "../service/agents";
-import type { TokenService } from "../service/tokens";
+import type { Principal, TokenService } from "../service/tokens";
 import type { WatchService } from "../service/watch";
 import type { StoredAgent } from "../store/agents";
-import { requireAdmin } from "./auth";
+import { requireAdmin, requireNamespace, requirePrincipal } from "./auth";
 import { listBody, listOptions, objectBody, page, watchView, type View } from "./kube/list";
 import { jsonPatch, mergePatch, strategicMergePatch } from "./kube/patch";
 import { deleteOptions, dropUnknown, kubeBody, patchTypeOf, warningHeader, writeOptions, type WriteOptions } from "./kube/request";
@@ -65,6 +69,51 @@ export const agentView: View = {
     return [a.metadata.name, a.spec.models.join(","), a.status.webhookUrl ?? "<none>", ready(a), age(a.metadata.creationTimestamp), a.metadata.generation];
   },
 };
+
+/** What a namespace token reads in place of the webhook URL's token, and of other values that may be credentials. */
+export const HIDDEN_WEBHOOK_TOKEN = "<hidden: ask an admin>";
+const HIDDEN = HIDDEN_WEBHOOK_TOKEN;
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/** `{name, value}` pairs with their values hidden; `{name, valueFrom}` ones (references) as they are. */
+const hideValues = <V extends { name: string }>(vars: V[]): V[] => vars.map((v) => ("value" in v ? { ...v, value: HIDDEN } : v));
+type Spec = Agent["spec"];
+type McpServer = NonNullable<Spec["mcpServers"]>[number];
+type Trigger = NonNullable<Spec["triggers"]>[number];
+
+/**
+ * The agent as `p` may read it. The admin token reads it whole. A namespace token reads the webhook
+ * URL without its token (the URL is the credential), and no value written into the spec that may
+ * be one: env and MCP env and header values, signing secrets given as strings (references to
+ * Secrets stay: the Secrets are the admin's), and kubectl's copy of the applied manifest.
+ */
+export function agentFor(p: Principal, a: Agent): Agent {
+  if (p.admin) return a;
+  const spec = a.spec;
+  const trigger = (t: Trigger): Trigger => {
+    if (!t.webhook) return t;
+    const w = { ...t.webhook };
+    if (typeof w.linearSignatureSecret === "string") w.linearSignatureSecret = HIDDEN;
+    if (typeof w.githubSignatureSecret === "string") w.githubSignatureSecret = HIDDEN;
+    return { ...t, webhook: w };
+  };
+  const server = (m: McpServer): McpServer =>
+    "command" in m ? (m.env ? { ...m, env: hideValues(m.env) } : m) : m.headers ? { ...m, headers: hideValues(m.headers) } : m;
+  const shown: Spec = {
+    ...spec,
+    ...(spec.env ? { env: hideValues(spec.env) } : {}),
+    ...(spec.triggers ? { triggers: spec.triggers.map(trigger) } : {}),
+    ...(spec.mcpServers ? { mcpServers: spec.mcpServers.map(server) } : {}),
+  };
+  const annotations = a.metadata.annotations;
+  const url = a.status.webhookUrl;
+  return {
+    ...a,
+    metadata: annotations?.[LAST_APPLIED] !== undefined ? { ...a.metadata, annotations: { ...annotations, [LAST_APPLIED]: HIDDEN } } : a.metadata,
+    spec: shown,
+    status: url === undefined ? a.status : { ...a.status, webhookUrl: url.replace(/[^/]*$/, HIDDEN) },
+  };
+}
 
 /** Where `value` has fields the Agent schema does not know, as JSON pointers (`/spec/x`). */
 function unknownFields(value: unknown): string[] {
@@ -176,7 +225,8 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
     return result.agent;
   }
 
-  function list(request: Request, namespace: string | undefined) {
+  function list(request: Request, namespace: string | undefined, reader: Principal) {
+    const shown = (a: Agent) => agentFor(reader, a) as unknown as KubeObject;
     const opts = listOptions(request, agentView, namespace);
     const q = Object.fromEntries(new URL(request.url).searchParams);
     if (isWatch(q)) {
@@ -186,18 +236,31 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
         objectKind: "Agent",
         apiVersion: API_VERSION,
         namespace,
-        ...watchView(agentView, opts, (stored) => stored as KubeObject),
+        ...watchView(agentView, opts, (stored) => shown(stored as Agent)),
         list: () => agents.list(namespace).map((a) => ({ object: a.agent, rev: Number(a.agent.metadata.resourceVersion) })),
         current: (ns, name) => find(ns, name)?.agent,
       });
     }
-    const all = agents.list(namespace).map((a) => a.agent as unknown as KubeObject);
+    const all = agents.list(namespace).map((a) => shown(a.agent));
     const p = page(agentView, opts, all);
     const resourceVersion = String(deps.watch?.current() ?? all.reduce((max, o) => Math.max(max, Number(o.metadata.resourceVersion) || 0), 0));
     return listBody(agentView, opts, p.items, { resourceVersion, continue: p.continue, remainingItemCount: p.remainingItemCount });
   }
 
   const admin = (request: Request) => requireAdmin(tokens, request.headers.get("authorization"));
+  /** A reader of `namespace` (checked as a name after the token, so a bad token is 401 first): the admin token or one of that namespace. */
+  const reader = (request: Request, namespace: string): { p: Principal; namespace: string } => {
+    const header = request.headers.get("authorization");
+    requirePrincipal(tokens, header);
+    const ns = checkLabel("namespace", namespace);
+    return { p: requireNamespace(tokens, header, ns), namespace: ns };
+  };
+  /** A reader of every namespace: the admin token only. */
+  const allReader = (request: Request): Principal => {
+    const p = requirePrincipal(tokens, request.headers.get("authorization"));
+    if (!p.admin) throw new ForbiddenError(`a namespace token reads the agents of its own namespace only: GET ${BASE}/namespaces/${p.namespace}/agents`);
+    return p;
+  };
 
   /**
    * The status subresource's write: only `status` of `next` is taken; spec and metadata in the body
@@ -240,17 +303,25 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
     // Local to these routes: a global parser would also read webhook bodies, which must stay raw.
     // It checks the token before it reads the body (bodies are parsed before onBeforeHandle runs).
     .onParse(kubeBody(admin))
-    // Local to this plugin's routes: every one of them needs the admin token (GET has no parse step).
+    // Local to this plugin's routes: writes need the admin token (GET has no parse step; the GET
+    // routes check their reader themselves).
     .onBeforeHandle(({ request }) => {
-      admin(request);
+      if (request.method !== "GET" && request.method !== "HEAD") admin(request);
     })
-    .get(`${BASE}/agents`, ({ request }) => list(request, undefined), {
+    .get(`${BASE}/agents`, ({ request }) => list(request, undefined, allReader(request)), {
       detail: { tags, summary: "List agents in all namespaces (labelSelector, fieldSelector, limit, continue, watch)" },
     })
-    .get(`${BASE}/namespaces/:namespace/agents`, ({ params, request }) => list(request, checkLabel("namespace", params.namespace)), {
-      params: NamespaceParams,
-      detail: { tags, summary: "List agents in a namespace (labelSelector, fieldSelector, limit, continue, watch)" },
-    })
+    .get(
+      `${BASE}/namespaces/:namespace/agents`,
+      ({ params, request }) => {
+        const r = reader(request, params.namespace);
+        return list(request, r.namespace, r.p);
+      },
+      {
+        params: NamespaceParams,
+        detail: { tags, summary: "List agents in a namespace (labelSelector, fieldSelector, limit, continue, watch)" },
+      },
+    )
     .post(
       `${BASE}/namespaces/:namespace/agents`,
       ({ params, body, request, set }) => {
@@ -266,9 +337,10 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
     .get(
       `${BASE}/namespaces/:namespace/agents/:name`,
       ({ params, request }) => {
-        const found = find(checkLabel("namespace", params.namespace), params.name);
+        const r = reader(request, params.namespace);
+        const found = find(r.namespace, params.name);
         if (!found) throw notFound(AGENTS, params.name);
-        return objectBody(agentView, request, found.agent as unknown as KubeObject);
+        return objectBody(agentView, request, agentFor(r.p, found.agent) as unknown as KubeObject);
       },
       { params: NamedParams, detail: { tags, summary: "Read an agent, with its status (webhookUrl, conditions)" } },
     )
@@ -305,9 +377,10 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
     .get(
       `${BASE}/namespaces/:namespace/agents/:name/status`,
       ({ params, request }) => {
-        const found = find(checkLabel("namespace", params.namespace), params.name);
+        const r = reader(request, params.namespace);
+        const found = find(r.namespace, params.name);
         if (!found) throw notFound(AGENTS, params.name);
-        return objectBody(agentView, request, found.agent as unknown as KubeObject);
+        return objectBody(agentView, request, agentFor(r.p, found.agent) as unknown as KubeObject);
       },
       { params: NamedParams, detail: { tags, summary: "Read an agent through its status subresource" } },
     )

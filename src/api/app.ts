@@ -16,6 +16,7 @@ import type { WatchService } from "../service/watch";
 import { agentRoutes } from "./agents";
 import { discoveryRoutes } from "./kube/discovery";
 import { docsRoutes } from "./docs";
+import { consoleRoutes } from "./console";
 import { healthRoutes } from "./health";
 import { secretRoutes } from "./secrets";
 import { namespaceRoutes } from "./namespaces";
@@ -28,6 +29,8 @@ import { webhookRoutes } from "./webhooks";
 import { BodyBudget } from "./body";
 import type { WebhookService } from "../service/webhooks";
 import type { OverviewService } from "../service/overview";
+import type { DeliveryLog } from "../service/deliveries";
+import { deliveryRoutes } from "./deliveries";
 
 export interface ApiDeps {
   agents: AgentService;
@@ -54,6 +57,8 @@ export interface ApiDeps {
   controller?: boolean;
   /** The per-minute figures of the last hour (the console's overview). */
   overview?: OverviewService;
+  /** The delivery log: webhook answers are recorded in it, GET …/agents/{name}/deliveries reads it. */
+  deliveries?: DeliveryLog;
 }
 
 /** Default for the server-wide body budget: 64 request bodies of the largest size. */
@@ -73,8 +78,10 @@ export function createApi(deps: ApiDeps) {
     .onError(({ code, error, request }) => errorResponse(error, request, log, code))
     .use(healthRoutes(deps))
     .use(docsRoutes(deps.version, () => app))
+    .use(consoleRoutes())
     .use(discoveryRoutes(deps))
     .use(agentRoutes(deps))
+    .use(deliveryRoutes(deps))
     .use(secretRoutes(deps))
     .use(namespaceRoutes(deps))
     .use(tokenRoutes(deps))

@@ -7,10 +7,13 @@
  * bytes, so Linear and GitHub signatures are checked over exactly what was sent.
  */
 import type { Server } from "bun";
+import { DomainError } from "../domain/errors";
+import { deliveryId, detectSender } from "../domain/senders";
 import { WebhookBody } from "../domain/webhook";
 import type { Logger } from "../lib/log";
 import type { Metrics } from "../lib/metrics";
-import type { WebhookRequest, WebhookService } from "../service/webhooks";
+import type { DeliveryLog } from "../service/deliveries";
+import type { WebhookFacts, WebhookRequest, WebhookService } from "../service/webhooks";
 import { readBody, type BodyBudget } from "./body";
 import { errorResponse, jsonResponse } from "./status";
 
@@ -24,6 +27,8 @@ export interface WebhookRouteDeps {
   log: Logger;
   maxBodyBytes: number;
   bodyBudget: BodyBudget;
+  /** Where answers to requests naming an existing agent are recorded (none: not recorded). */
+  deliveries?: Pick<DeliveryLog, "record">;
 }
 
 const noop = () => {};
@@ -36,18 +41,43 @@ class WebhookCall implements WebhookRequest {
   readonly headers: Headers;
   /** Gives the body's share of the budget back; idempotent. */
   release: () => void = noop;
+  readonly facts: WebhookFacts | undefined;
+  private recorded = false;
 
   constructor(
     readonly method: Method,
     private readonly request: Request & { params: Params },
     private readonly server: Server<unknown>,
-    private readonly deps: Pick<WebhookRouteDeps, "maxBodyBytes" | "bodyBudget">,
+    private readonly deps: Pick<WebhookRouteDeps, "maxBodyBytes" | "bodyBudget" | "deliveries">,
   ) {
     const { namespace, name, token } = request.params;
     this.namespace = namespace;
     this.name = name;
     this.token = token;
     this.headers = request.headers;
+    this.facts = deps.deliveries ? { found: false } : undefined;
+  }
+
+  /**
+   * Records the answer in the delivery log, once, if the request named an existing agent. A
+   * waiting caller's delivery is recorded when the wait begins: its session is committed and its
+   * answer will be a 200 whatever happens next.
+   */
+  answered(code: number, error?: unknown) {
+    const facts = this.facts;
+    if (!facts?.found || this.recorded) return;
+    this.recorded = true;
+    const h = this.headers;
+    this.deps.deliveries!.record({
+      namespace: this.namespace,
+      agent: this.name,
+      sender: detectSender(h),
+      event: facts.event ?? h.get("x-github-event") ?? h.get("linear-event") ?? undefined,
+      delivery: facts.delivery ?? deliveryHeader(h),
+      code,
+      session: facts.session,
+      reason: code >= 400 ? reasonOf(error, code) : undefined,
+    });
   }
 
   async body(): Promise<Uint8Array> {
@@ -64,10 +94,28 @@ class WebhookCall implements WebhookRequest {
   // Bun's idle timeout for this request only, and learn when the caller hangs up. The body is no
   // longer needed by then, so its share of the budget goes back first.
   onWait(): AbortSignal {
+    this.answered(200);
     this.release();
     this.server.timeout(this.request, 0);
     return this.request.signal;
   }
+}
+
+/** The delivery id a refused request carried (the service reads it only once the request passed); none if it was too long. */
+function deliveryHeader(h: Headers): string | undefined {
+  try {
+    return deliveryId(h);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The message a refused caller got (errorResponse's, without building the response again). */
+function reasonOf(error: unknown, code: number): string {
+  if (error instanceof DomainError) return error.message;
+  if (code === 503) return "the server cannot store this right now; nothing was accepted, retry later";
+  if (code >= 500) return "internal error; see the server log";
+  return (error as Error | undefined)?.message ?? `HTTP ${code}`;
 }
 
 /** The webhook routes for `Bun.serve({ routes })`, with and without a trailing slash. */
@@ -83,14 +131,17 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
   const handle = async (method: Method, request: Request & { params: Params }, server: Server<unknown>): Promise<Response> => {
     const call = new WebhookCall(method, request, server, deps);
     let res: Response;
+    let error: unknown;
     try {
       res = jsonResponse(await deps.webhooks.invoke(call));
     } catch (err) {
+      error = err;
       res = errorResponse(err, request, deps.log);
     } finally {
       call.release();
     }
     countAnswer(method, res.status);
+    call.answered(res.status, error);
     return res;
   };
   const methods = {

@@ -5,6 +5,7 @@ import { CliError, createClient } from "./client";
 import { apply, create, get, remove, type Ctx } from "./commands";
 import { cancel, getSessions, logs, run, type SessionCtx } from "./sessions";
 import { copyFile, listFiles } from "./files";
+import { getDeliveries } from "./deliveries";
 
 const FLAGS: FlagSpec = {
   server: {},
@@ -42,6 +43,8 @@ Usage:
   pai run AGENT "prompt" [--wait] [--env NAME=VALUE]
                                          start a session; --wait follows it and exits 0 if it completes
   pai get sessions [-A] | session NAME   list sessions, or show one (-o yaml|json)
+  pai get deliveries AGENT               the agent's webhook deliveries, newest first: accepted and
+                                         refused, with the answer's code, session and reason
   pai logs SESSION [-f]                  print a session's events; -f follows until it closes
   pai cancel SESSION                     cancel a Pending or Running session
   pai files SESSION                      list the files in a session's working folder
@@ -125,6 +128,7 @@ export async function runCli(argv: string[], version: string): Promise<number> {
         return 0;
       case "get":
         if (/^sessions?$/.test(words[0] ?? "")) await getSessions(sctx, words[1]);
+        else if (/^deliver(y|ies)$/.test(words[0] ?? "")) await getDeliveries(ctx, words[1]);
         else await get(ctx, words);
         return 0;
       case "delete":

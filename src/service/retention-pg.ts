@@ -8,10 +8,10 @@
  */
 import { formatDuration } from "../lib/duration";
 import type { PgRunRepo } from "../store/pg/run-repo";
-import { DEFAULT_RETENTION_INTERVAL_MS, removeSessionFolder, retentionLoop, type RetentionDeps } from "./retention";
+import { DEFAULT_RETENTION_INTERVAL_MS, removeOldDeliveries, removeSessionFolder, retentionLoop, type RetentionDeps } from "./retention";
 
 export function createPgRetentionService(
-  deps: Pick<RetentionDeps, "workDir" | "log" | "retentionMs" | "intervalMs" | "now" | "batchSize"> & {
+  deps: Pick<RetentionDeps, "workDir" | "log" | "retentionMs" | "intervalMs" | "now" | "batchSize" | "deliveries"> & {
     repo: PgRunRepo;
     replicaId: string;
     /** Heartbeats older than this mark a replica gone. */
@@ -37,6 +37,8 @@ export function createPgRetentionService(
       // Another replica removed them meanwhile, or they changed: nothing left to do now.
       if (!n) break;
     }
+    // Any replica may remove old entries of the shared log: deleting them twice deletes nothing.
+    await removeOldDeliveries(deps.deliveries, cutoff, batchSize, loop.stopped);
     if (removed) log.info(`retention: removed ${removed} session${removed === 1 ? "" : "s"} that finished more than ${formatDuration(retentionMs)} ago`, { removed });
     return removed;
   }

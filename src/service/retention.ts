@@ -4,7 +4,8 @@
  * nobody knows of), then their events, the webhook deliveries naming them and the row. Runs at
  * start and then every `intervalMs`, in small transactions with a pause between them, so a large
  * first clean-up never holds the store for long. Pending and Running sessions, and finished ones
- * whose callback is still being delivered, are never removed.
+ * whose callback is still being delivered, are never removed. Entries of the delivery log made
+ * before the same cutoff go too.
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
@@ -32,6 +33,25 @@ export interface RetentionDeps {
   batchSize?: number;
   /** Events deleted per transaction at most (default 20000): a session with a huge history is removed over several. */
   maxEventsPerBatch?: number;
+  /** The delivery log: its entries older than the retention go with the old sessions. */
+  deliveries?: DeliveryLogRetention;
+}
+
+/** What retention asks of the delivery log (src/service/deliveries.ts). */
+export interface DeliveryLogRetention {
+  /** Removes entries made before `cutoff` (ISO) among the `limit` oldest; how many went. */
+  removeBefore(cutoff: string, limit: number): Promise<number>;
+}
+
+/**
+ * Removes the delivery log's entries made before `cutoff`, a batch of the oldest at a time, until
+ * a batch has none (ids grow with time, so none are left), between `stopped` checks.
+ */
+export async function removeOldDeliveries(log: DeliveryLogRetention | undefined, cutoff: string, batchSize: number, stopped: () => boolean) {
+  while (log && !stopped()) {
+    if ((await log.removeBefore(cutoff, batchSize)) === 0) return;
+    await pause();
+  }
 }
 
 /** Names we create folders for; anything else (a path trick) is never joined into a path to delete. */
@@ -102,6 +122,7 @@ export function createRetentionService(deps: RetentionDeps) {
       cursor = deps.tx(() => repo.sweepDeliveries(from, cutoff, batchSize)).next;
       if (cursor !== null) await pause();
     }
+    await removeOldDeliveries(deps.deliveries, cutoff, batchSize, loop.stopped);
     if (removed) log.info(`retention: removed ${removed} session${removed === 1 ? "" : "s"} that finished more than ${formatDuration(retentionMs)} ago`, { removed });
     return removed;
   }

@@ -36,6 +36,18 @@ export interface WebhookRequest {
   peer: () => string;
   /** Called before blocking in wait mode; returns a signal aborted when the caller hangs up. */
   onWait?: () => AbortSignal | undefined;
+  /** Filled in as the request is handled, for the delivery log (src/service/deliveries.ts). */
+  facts?: WebhookFacts;
+}
+
+/** What the delivery log needs to know of a request beyond its answer. */
+export interface WebhookFacts {
+  /** The agent exists and has a webhook trigger (requests to anything else are not logged). */
+  found: boolean;
+  event?: string;
+  delivery?: string;
+  /** The session started, or the one an earlier delivery with the same id started. */
+  session?: string;
 }
 
 export type WebhookReply =
@@ -82,6 +94,7 @@ export function createWebhookService(deps: {
   function authorise(req: WebhookRequest): { agent: Agent; trigger: WebhookTrigger } {
     const agent = objects.findAgent(req.namespace, req.name);
     if (!agent || !hasWebhook(agent.spec)) throw new NotFoundError(`no agent "${req.name}" with a webhook trigger in namespace "${req.namespace}"`);
+    if (req.facts) req.facts.found = true;
     const trigger = triggerOf(agent);
     if (trigger.allowCIDRs?.length) {
       const ip = clientIp(req.peer(), req.headers.get("x-forwarded-for"), deps.trustedProxies);
@@ -128,6 +141,7 @@ export function createWebhookService(deps: {
 
     const body = parseBody(req.headers.get("content-type"), raw);
     const inv = interpret(sender, req.headers, body);
+    if (req.facts && inv.event !== undefined) req.facts.event = inv.event;
     if (sender === "linear" && trigger.linearSignatureSecret) {
       const problem = linearTimestampProblem(body, Date.now());
       if (problem) throw new UnauthorizedError(problem);
@@ -139,6 +153,7 @@ export function createWebhookService(deps: {
     }
 
     const delivery = deliveryId(req.headers);
+    if (req.facts && delivery) req.facts.delivery = delivery;
     const ns = agent.metadata.namespace;
     const name = agent.metadata.name;
     const known = (delivery ? await sessions.findDelivery(ns, name, delivery) : undefined) ?? (signature ? await sessions.findDelivery(ns, name, `signature:${signature}`) : undefined);
@@ -161,6 +176,7 @@ export function createWebhookService(deps: {
           // A signed body replayed (within Linear's 60 s, or any time for GitHub) under a new delivery id or event name starts nothing new.
           signature,
         });
+    if (req.facts) req.facts.session = session.name;
     const base = { session: session.name, agentDefinition: session.agentDefinition };
     if (!inv.waitSeconds) return base;
     // The session is committed: whatever happens while waiting, the caller learns its name, never a 500.

@@ -162,6 +162,27 @@ export const sessionNames = pgTable(
   (t) => [primaryKey({ columns: [t.namespace, t.agent] })],
 );
 
+/** The delivery log (see ./schema.sql.ts); `id` is an identity column, so replicas insert without coordinating. */
+export const deliveryLog = pgTable(
+  "delivery_log",
+  {
+    id: counter("id").primaryKey().generatedByDefaultAsIdentity(),
+    namespace: text("namespace").notNull(),
+    agent: text("agent").notNull(),
+    time: text("time").notNull(),
+    sender: text("sender").notNull(),
+    event: text("event"),
+    delivery: text("delivery"),
+    code: integer("code").notNull(),
+    session: text("session"),
+    reason: text("reason"),
+  },
+  (t) => [
+    index("delivery_log_agent_idx").on(t.namespace, t.agent, t.id),
+    index("delivery_log_refused_idx").on(t.namespace, t.agent, t.id).where(sql`code >= 400`),
+  ],
+);
+
 /**
  * Where `sessions.seq` comes from when replicas insert at once (src/store/pg/run-repo.ts takes
  * `nextval` per session): a lone server counts in memory, replicas cannot, and a counter row would

@@ -181,3 +181,36 @@ export const sessionNames = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.namespace, t.agent] })],
 );
+
+/**
+ * The delivery log: one row per webhook request that named an existing agent, accepted or refused
+ * (src/service/deliveries.ts writes it in batches and keeps the newest 1000 rows per agent).
+ * Unrelated to `webhook_deliveries`, which holds the keys that make a retried delivery return its
+ * session. `id` orders the log (newest first is `id DESC`); `time` is when the answer was made.
+ * Refused rows (code >= 400) have an index of their own so that their share of an agent's rows can
+ * be bounded without reading the accepted ones.
+ */
+export const deliveryLog = sqliteTable(
+  "delivery_log",
+  {
+    id: integer("id").primaryKey(),
+    namespace: text("namespace").notNull(),
+    agent: text("agent").notNull(),
+    time: text("time").notNull(),
+    /** linear, github or generic (src/domain/senders.ts). */
+    sender: text("sender").notNull(),
+    event: text("event"),
+    /** The sender's delivery id, when it sent one. */
+    delivery: text("delivery"),
+    /** The HTTP status of the answer. */
+    code: integer("code").notNull(),
+    /** The session the delivery started, or the one an earlier delivery with its id started. */
+    session: text("session"),
+    /** For refused deliveries: the error message the caller got (at most 300 characters). */
+    reason: text("reason"),
+  },
+  (t) => [
+    index("delivery_log_agent_idx").on(t.namespace, t.agent, t.id),
+    index("delivery_log_refused_idx").on(t.namespace, t.agent, t.id).where(sql`code >= 400`),
+  ],
+);

@@ -202,9 +202,15 @@ describe("pai create token", () => {
     expect(list.stdout).not.toContain(token.slice(4));
     const db = await Bun.file(join(server.dataDir, "pai.db")).arrayBuffer();
     expect(Buffer.from(db).includes(token.slice(4))).toBe(false);
-    // A namespace token is a credential, but not the admin's.
+    // A namespace token is a credential, but not the admin's: it reads its namespace's agents, and writes none.
     const res = await fetch(`${server.url}/apis/pai.io/v1/namespaces/team-b/agents`, { headers: { authorization: `Bearer ${token}` } });
-    expect(res.status).toBe(403);
+    expect(res.status).toBe(200);
+    const write = await fetch(`${server.url}/apis/pai.io/v1/namespaces/team-b/agents`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ apiVersion: "pai.io/v1", kind: "Agent", metadata: { name: "x" }, spec: { models: ["pai/echo"] } }),
+    });
+    expect(write.status).toBe(403);
   });
 
   test("the CLI finds the admin token by itself on the server's machine", async () => {

@@ -210,7 +210,10 @@ async function check(c: Case, m: Materialised, res: Response, text: string) {
   const open = r.r === "misc" && m.url.slice(ctx.url.length) !== "/metrics";
   const ok = status >= 200 && status < 300;
   if (ok && !open && ["none", "wrong", "malformed", "basic"].includes(c.auth)) violation("management 2xx without a valid token", m, answer);
-  if (ok && c.auth === "ns-token" && ["agents", "all-agents", "secrets", "all-secrets", "tokens"].includes(r.r)) violation("admin-only route answered a namespace token", m, answer);
+  // The namespace token (team-b's) reads team-b's agents (GET), nothing else of these.
+  const ownAgents = r.r === "agents" && m.method === "GET" && new URL(m.url).pathname.startsWith("/apis/pai.io/v1/namespaces/team-b/agents");
+  const adminOnly = ["agents", "all-agents", "secrets", "all-secrets", "tokens"].includes(r.r) && !ownAgents;
+  if (ok && c.auth === "ns-token" && adminOnly) violation("admin-only route answered a namespace token", m, answer);
   // A session the API says it started is in the store too.
   if (r.r === "sessions" && m.method === "POST" && status === 201 && typeof json?.session === "string") {
     const ns = typeof json.namespace === "string" ? json.namespace : "default";

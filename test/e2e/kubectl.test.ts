@@ -208,8 +208,10 @@ describe.skipIf(!HAVE_KUBECTL)("kubectl against pai serve", () => {
       expect(r.stderr).toContain("Operation cannot be fulfilled on agents.pai.io \"ssa\": the object has been modified");
     });
 
-    test("a namespace token may not manage agents: Forbidden", async () => {
-      const r = await k.kubectl(["get", "agents"], { namespaceToken: "default" });
+    test("a namespace token reads its namespace's agents but may not manage them: Forbidden", async () => {
+      const got = await k.kubectl(["get", "agents"], { namespaceToken: "default" });
+      expect(got.code).toBe(0);
+      const r = await k.kubectl(["delete", "agent", "ssa"], { namespaceToken: "default" });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain("Error from server (Forbidden)");
     });

@@ -54,7 +54,7 @@ describe("the caller is checked before the body is read", () => {
     expect(h.ms).toBeLessThan(2000);
   });
 
-  test("the same body with a wrong token: 401; with a namespace token: 403 (agents need the admin token)", async () => {
+  test("the same body with a wrong token: 401; with a namespace token: 403 (writing agents needs the admin token)", async () => {
     expect(await status(await raw(AGENTS, { method: "POST", body: NESTED, type: "application/yaml", token: "pai_nope" }))).toMatchObject({ status: 401 });
     expect(await status(await raw(AGENTS, { method: "POST", body: NESTED, type: "application/yaml", token: teamToken }))).toMatchObject({ status: 403, reason: "Forbidden" });
   });

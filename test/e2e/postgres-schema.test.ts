@@ -64,6 +64,7 @@ describe.skipIf(!HAVE_POSTGRES)("Postgres schema (real Postgres)", () => {
     expect(tables.map((r: { tablename: string }) => r.tablename)).toEqual([
       "access_tokens",
       "agents",
+      "delivery_log",
       "replicas",
       "revisions",
       "secrets",
@@ -201,7 +202,7 @@ describe.skipIf(!HAVE_POSTGRES)("Postgres schema (real Postgres)", () => {
         const cfg = getTableConfig(t as SQLiteTable);
         return cfg.indexes.map((i) => ({ table: cfg.name, name: i.config.name!, unique: i.config.unique, partial: i.config.where !== undefined }));
       });
-    expect(expected.length).toBe(9);
+    expect(expected.length).toBe(11);
     const rows: { tablename: string; indexname: string; indexdef: string; pred: string | null }[] = await client`
       select i.tablename, i.indexname, i.indexdef, pg_get_expr(x.indpred, x.indrelid) as pred
       from pg_indexes i
@@ -222,6 +223,7 @@ describe.skipIf(!HAVE_POSTGRES)("Postgres schema (real Postgres)", () => {
       sessions_running_idx: "(phase = 'Running'::text)",
       sessions_callback_due_idx: "((callback_state = 'pending'::text) AND (finished_at IS NOT NULL))",
       sessions_finished_idx: "(finished_at IS NOT NULL)",
+      delivery_log_refused_idx: "(code >= 400)",
     });
   });
 

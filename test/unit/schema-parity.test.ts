@@ -48,7 +48,7 @@ const pgTables = Object.values(pg).filter((t) => is(t, PgTable)).map((t) => pgCo
 describe("schema parity (SQLite vs Postgres)", () => {
   test("the same tables", () => {
     const names = (ts: { name: string }[]) => ts.map((t) => t.name).sort();
-    expect(names(liteTables).length).toBe(9);
+    expect(names(liteTables).length).toBe(10);
     expect(names(pgTables)).toEqual(names(liteTables));
   });
 
@@ -66,6 +66,7 @@ describe("schema parity (SQLite vs Postgres)", () => {
   test("the partial indexes are compared by their predicates", () => {
     const partial = liteTables.flatMap((t) => shape(t).indexes.filter((i) => i.where));
     expect(partial.map((i) => [i.name, i.where])).toEqual([
+      ["delivery_log_refused_idx", "code >= 400"],
       ["sessions_callback_due_idx", "callback_state = 'pending' AND finished_at IS NOT NULL"],
       ["sessions_finished_idx", "finished_at IS NOT NULL"],
       ["sessions_pending_idx", "phase = 'Pending'"],

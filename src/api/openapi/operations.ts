@@ -93,6 +93,13 @@ export const PATCH_QUERY: Record<string, TSchema> = {
 export const DELETE_QUERY: Record<string, TSchema> = { dryRun: WRITE_QUERY.dryRun! };
 const deleteBody = { content: { "application/json": "DeleteOptions" }, required: false };
 
+/** `limit`/`continue` of an agent's delivery log: read as text by the handler and checked there (src/api/deliveries.ts). */
+export const MAX_DELIVERIES_PAGE = 1000;
+const DELIVERIES_QUERY: Record<string, TSchema> = {
+  limit: T.Integer({ minimum: 1, maximum: MAX_DELIVERIES_PAGE, default: 100, description: `At most this many entries (1-${MAX_DELIVERIES_PAGE}, default 100)` }),
+  continue: T.String({ description: "The metadata.continue of the previous page: the entries older than its last" }),
+};
+
 /** `limit`/`after` of a session's events: read as text by the handler and checked there (src/api/sessions.ts). */
 export const MAX_EVENTS_PAGE = 1000;
 const EVENTS_QUERY: Record<string, TSchema> = {
@@ -147,6 +154,7 @@ export const OPERATIONS: Record<string, OperationInfo> = {
     query: WRITE_QUERY,
     body: { content: manifest("Agent"), required: true },
   },
+  [`GET ${AGENTS}/{name}/deliveries`]: { operationId: "listAgentDeliveries", ok: { 200: "DeliveryList" }, errors: [400, 401, 403, 404], query: DELIVERIES_QUERY },
   [`PATCH ${AGENTS}/{name}/status`]: {
     operationId: "patchAgentStatus",
     ok: { 200: "Agent" },

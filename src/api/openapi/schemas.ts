@@ -353,6 +353,35 @@ export const Overview = T.Object(
 );
 export const WebhookPing = T.Object({ ok: T.Boolean() });
 
+/** One entry of an agent's delivery log (src/api/deliveries.ts). */
+export const Delivery = T.Object(
+  {
+    time: Timestamp("When the answer was made"),
+    sender: T.String({ description: "linear, github or generic (anything else: curl, a script…)" }),
+    event: T.Optional(T.String({ description: "The sender's event name (GitHub's X-GitHub-Event, Linear's type)" })),
+    delivery: T.Optional(T.String({ description: "The sender's delivery id (Linear-Delivery, X-GitHub-Delivery, Idempotency-Key, webhook-id)" })),
+    code: T.Integer({ description: "The answer's HTTP status: 200 accepted; anything else refused (400, 401, 403, 413, 415, 429, 503…)" }),
+    session: T.Optional(T.String({ description: "The session it started, or, for a delivery sent again, the one the first started" })),
+    reason: T.Optional(
+      T.String({
+        description:
+          "Refused: the error message the caller got (at most 300 characters). Beyond 20 refused deliveries a second per agent, one entry says how many more were not recorded.",
+      }),
+    ),
+  },
+  { description: "How one webhook request to the agent was answered." },
+);
+
+export const DeliveryList = T.Object(
+  {
+    apiVersion: T.Literal(API_VERSION),
+    kind: T.Literal("DeliveryList"),
+    metadata: T.Object({ continue: T.Optional(T.String({ description: "Set when there may be older entries: pass it as `continue`" })) }),
+    items: T.Array(Delivery),
+  },
+  { description: "An agent's delivery log, newest first: its newest 1000 entries at most (of them at most 500 refused), none older than --session-retention." },
+);
+
 /** Component name → schema: the `components.schemas` of /openapi/json (request bodies are added by name from their routes). */
 export const COMPONENTS: Record<string, TSchema> = {
   Agent,
@@ -383,6 +412,8 @@ export const COMPONENTS: Record<string, TSchema> = {
   WebhookPing,
   Health,
   Overview,
+  Delivery,
+  DeliveryList,
   APIVersions,
   APIGroup,
   APIGroupList,
