@@ -6,22 +6,8 @@
 import { CliError, type Client } from "./client";
 import { outputFormat, printObject, table } from "./format";
 import { agentPath } from "./resources";
+import type { DeliveryListObject, DeliveryObject } from "../api/openapi/schemas";
 
-interface DeliveryView {
-  time: string;
-  sender: string;
-  event?: string;
-  delivery?: string;
-  code: number;
-  session?: string;
-  reason?: string;
-}
-interface DeliveryListView {
-  apiVersion: string;
-  kind: string;
-  metadata: { continue?: string };
-  items: DeliveryView[];
-}
 
 const PAGE = 500;
 const out = (s: string) => process.stdout.write(s);
@@ -34,9 +20,9 @@ export async function getDeliveries(ctx: { client: Client; namespace: string; ou
   if (!agent) throw new CliError("pai get deliveries needs an agent: pai get deliveries AGENT [-n NS]", 2);
   const format = outputFormat(ctx.output);
   const path = `${agentPath(ctx.namespace, agent)}/deliveries`;
-  let list: DeliveryListView | undefined;
+  let list: DeliveryListObject | undefined;
   for (let next: string | undefined; ; ) {
-    const page = await ctx.client.request<DeliveryListView>("GET", `${path}?limit=${PAGE}${next ? `&continue=${encodeURIComponent(next)}` : ""}`);
+    const page = await ctx.client.request<DeliveryListObject>("GET", `${path}?limit=${PAGE}${next ? `&continue=${encodeURIComponent(next)}` : ""}`);
     if (list) list.items.push(...page.items);
     else list = page;
     next = page.metadata.continue;

@@ -11,17 +11,9 @@ import { join } from "node:path";
 import { hang, startModelServer, type FakeModelServer } from "../fakes/model-server";
 import { eventually, removeDir, startServer, type TestServer } from "../helpers";
 import { checkClosed } from "../openapi-check";
-import { DeliveryList } from "../../src/api/openapi/schemas";
+import { DeliveryList, type DeliveryObject } from "../../src/api/openapi/schemas";
 
-interface Delivery {
-  time: string;
-  sender: string;
-  event?: string;
-  delivery?: string;
-  code: number;
-  session?: string;
-  reason?: string;
-}
+type Delivery = DeliveryObject;
 
 const agent = (name: string, spec: Record<string, unknown>, namespace = "default") => ({ apiVersion: "pai.io/v1", kind: "Agent", metadata: { name, namespace }, spec });
 const AGENTS = (ns: string) => `/apis/pai.io/v1/namespaces/${ns}/agents`;

@@ -6,7 +6,7 @@
  * test/e2e/openapi.test.ts check real responses against these, with every object closed, so a
  * field added to a response without its schema fails a test.
  */
-import { Type as T, type TSchema } from "@sinclair/typebox";
+import { Type as T, type Static, type TSchema } from "@sinclair/typebox";
 import { AgentSpec, AgentStatus, API_VERSION, AGENT_KIND } from "../../domain/agent";
 import { Phase } from "../../domain/session";
 import { WebhookBody } from "../../domain/webhook";
@@ -381,6 +381,9 @@ export const DeliveryList = T.Object(
   },
   { description: "An agent's delivery log, newest first: its newest 1000 entries at most (of them at most 500 refused), none older than --session-retention." },
 );
+/** A delivery log entry and a page of them, as the API answers (the CLI and the console read these). */
+export type DeliveryObject = Static<typeof Delivery>;
+export type DeliveryListObject = Static<typeof DeliveryList>;
 
 /** Component name → schema: the `components.schemas` of /openapi/json (request bodies are added by name from their routes). */
 export const COMPONENTS: Record<string, TSchema> = {

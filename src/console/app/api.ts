@@ -160,28 +160,9 @@ export interface SessionEvent {
   timestamp: string;
 }
 
-export interface Delivery {
-  time: string;
-  sender: string;
-  event?: string;
-  delivery?: string;
-  code: number;
-  session?: string;
-  reason?: string;
-}
-
-export interface OverviewMinute {
-  start: string;
-  sessionsStarted: number;
-  sessionsFinished: number;
-  answers: Record<string, number>;
-}
-
-export interface Overview {
-  running: number;
-  pending: number;
-  minutes: OverviewMinute[];
-}
+export type { DeliveryObject as Delivery } from "../../api/openapi/schemas";
+export type { OverviewMinute } from "../../service/overview";
+export type { Overview } from "../../service/overview";
 
 export interface SessionFile {
   path: string;
