@@ -11,9 +11,10 @@ import { hostileTraffic } from "./hostile";
 import { mcpMemory, toolTurns } from "./tools";
 import { kubernetes } from "./kubernetes";
 import { replicas } from "./replicas";
+import { n8n } from "./n8n";
 
 /** Add new benchmarks here; each gets the same context and prints one table. */
-const BENCHMARKS: Benchmark[] = [coldStart, idleMemory, spawnPath, sessionThroughput, harnessMemory, serverMemoryWithSessions, webhookAccepts, webhookWait, backlogRestart, sessionPriority, hostileTraffic, toolTurns, mcpMemory, kubernetes, replicas];
+const BENCHMARKS: Benchmark[] = [coldStart, idleMemory, spawnPath, sessionThroughput, harnessMemory, serverMemoryWithSessions, webhookAccepts, webhookWait, backlogRestart, sessionPriority, hostileTraffic, toolTurns, mcpMemory, kubernetes, replicas, n8n];
 
 /** `--runs N` (default 15): start-ups per case; `--samples N` (default 200): spawns per case in the sessions benchmarks. */
 function countFlag(argv: string[], flag: string, fallback: number): number {
