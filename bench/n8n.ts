@@ -21,6 +21,8 @@ import { Database } from "bun:sqlite";
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { isFinal, Phase } from "../src/domain/session";
+import { bareSpawn } from "./sessions";
+import { BODY } from "./webhooks";
 import { freePort, mb, median, memory, ms, msUntilOk, percentile, serveCommand, spawnChild, track, type BenchContext, type Report } from "./lib";
 
 const PEERS = join(import.meta.dir, "peers");
@@ -38,7 +40,6 @@ const AGENT = "echo";
 const ROUNDS = 4;
 const POSTS = 300;
 const IN_FLIGHT = 16;
-const BODY = '{"title":"Analyse Q1 results"}';
 const WAIT_RUNS = 40;
 const WAIT_WARMUP = 5;
 /** Bounds, not measurements: a server that never finishes fails the benchmark with its log. */
@@ -313,14 +314,8 @@ async function paiRound(ctx: BenchContext): Promise<Round> {
 
 // ---- bare spawns ----------------------------------------------------------------------------------
 
-/** `dist/pai harness` without an IPC channel: the session child's binary and module graph, exiting at once (code 2). As in bench/sessions.ts. */
-async function bareSpawn(ctx: BenchContext): Promise<number> {
-  const t0 = performance.now();
-  const proc = Bun.spawn([ctx.pai, "harness"], { cwd: ctx.cwd, env: ctx.env, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  const code = await track(proc);
-  if (code !== 2) throw new Error(`dist/pai harness without IPC exited ${code}, expected 2`);
-  return performance.now() - t0;
-}
+/** `dist/pai harness` without an IPC channel: the session child's binary and module graph, exiting at once (code 2). */
+const bareHarness = (ctx: BenchContext) => bareSpawn(ctx, [ctx.pai, "harness"], 2);
 
 /** POSTS bare spawns, IN_FLIGHT at a time; spawns per second. */
 async function bareRound(ctx: BenchContext): Promise<number> {
@@ -330,7 +325,7 @@ async function bareRound(ctx: BenchContext): Promise<number> {
     Array.from({ length: IN_FLIGHT }, async () => {
       while (next < POSTS) {
         next++;
-        await bareSpawn(ctx);
+        await bareHarness(ctx);
       }
     }),
   );
@@ -354,13 +349,13 @@ async function waitLatency(ctx: BenchContext): Promise<{ wait: number[]; bare: n
     const times = { wait: [] as number[], bare: [] as number[] };
     for (let i = 0; i < WAIT_WARMUP; i++) {
       await wait();
-      await bareSpawn(ctx);
+      await bareHarness(ctx);
     }
     // One at a time, so neither shares the machine with the other; which goes first alternates.
     for (let i = 0; i < WAIT_RUNS; i++) {
-      if (i % 2) times.bare.push(await bareSpawn(ctx));
+      if (i % 2) times.bare.push(await bareHarness(ctx));
       times.wait.push(await wait());
-      if (!(i % 2)) times.bare.push(await bareSpawn(ctx));
+      if (!(i % 2)) times.bare.push(await bareHarness(ctx));
     }
     return times;
   } finally {

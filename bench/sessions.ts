@@ -101,7 +101,7 @@ async function openRig(ctx: BenchContext, maxSessions = IN_FLIGHT) {
 // ---- bare spawns --------------------------------------------------------------------------------
 
 /** Spawns `cmd`, which exits at once with `expect`, and waits until it is reaped; ms. */
-async function bareSpawn(ctx: BenchContext, cmd: string[], expect = 0): Promise<number> {
+export async function bareSpawn(ctx: BenchContext, cmd: string[], expect = 0): Promise<number> {
   const t0 = performance.now();
   const proc = Bun.spawn(cmd, { cwd: ctx.cwd, env: ctx.env, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
   const code = await track(proc);

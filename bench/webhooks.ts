@@ -20,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildBinary } from "../build";
 import type { LoadResult } from "./load";
+import { bareSpawn } from "./sessions";
 import { freePort, hangingModel, median, ms, msUntilOk, percentile, serveCommand, spawnChild, track, type BenchContext, type Child, type Report } from "./lib";
 
 const ACCEPT_AIM = 0.5;
@@ -317,13 +318,8 @@ export async function webhookAccepts(ctx: BenchContext): Promise<Report> {
 
 // ---- 2. wait latency ------------------------------------------------------------------------------
 
-async function bareSpawn(ctx: BenchContext): Promise<number> {
-  const t0 = performance.now();
-  const proc = Bun.spawn([ctx.pai, "harness"], { cwd: ctx.cwd, env: ctx.env, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  const code = await track(proc);
-  if (code !== 2) throw new Error(`dist/pai harness without IPC exited ${code}, expected 2`);
-  return performance.now() - t0;
-}
+/** `dist/pai harness` without an IPC channel: the session child's binary and module graph, exiting at once (code 2). */
+const bareHarness = (ctx: BenchContext) => bareSpawn(ctx, [ctx.pai, "harness"], 2);
 
 export async function webhookWait(ctx: BenchContext): Promise<Report> {
   const server = await startPai(ctx);
@@ -340,7 +336,7 @@ export async function webhookWait(ctx: BenchContext): Promise<Report> {
     };
     const cases = {
       wait: { label: `POST {"title":"hi","wait":30} to a pai/echo webhook, round trip`, run: wait },
-      bare: { label: "bare: dist/pai harness without IPC (exits 2 at once)", run: () => bareSpawn(ctx) },
+      bare: { label: "bare: dist/pai harness without IPC (exits 2 at once)", run: () => bareHarness(ctx) },
     };
     type Case = keyof typeof cases;
     const order = Object.keys(cases) as Case[];

@@ -299,6 +299,14 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
     return find(current.agent.metadata.namespace, name)?.agent ?? current.agent;
   }
 
+  /** One agent, as the object and as its status subresource (the whole Agent either way), for the reader the token allows. */
+  const readOne = ({ params, request }: { params: { namespace: string; name: string }; request: Request }) => {
+    const r = reader(request, params.namespace);
+    const found = find(r.namespace, params.name);
+    if (!found) throw notFound(AGENTS, params.name);
+    return objectBody(agentView, request, agentFor(r.p, found.agent) as unknown as KubeObject);
+  };
+
   return new Elysia({ name: "agents" })
     // Local to these routes: a global parser would also read webhook bodies, which must stay raw.
     // It checks the token before it reads the body (bodies are parsed before onBeforeHandle runs).
@@ -336,12 +344,7 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
     )
     .get(
       `${BASE}/namespaces/:namespace/agents/:name`,
-      ({ params, request }) => {
-        const r = reader(request, params.namespace);
-        const found = find(r.namespace, params.name);
-        if (!found) throw notFound(AGENTS, params.name);
-        return objectBody(agentView, request, agentFor(r.p, found.agent) as unknown as KubeObject);
-      },
+      readOne,
       { params: NamedParams, detail: { tags, summary: "Read an agent, with its status (webhookUrl, conditions)" } },
     )
     .put(
@@ -376,12 +379,7 @@ export function agentRoutes(deps: { agents: AgentService; tokens: TokenService; 
     // The status subresource (the CRD declares it): reads the agent, writes only its status.
     .get(
       `${BASE}/namespaces/:namespace/agents/:name/status`,
-      ({ params, request }) => {
-        const r = reader(request, params.namespace);
-        const found = find(r.namespace, params.name);
-        if (!found) throw notFound(AGENTS, params.name);
-        return objectBody(agentView, request, agentFor(r.p, found.agent) as unknown as KubeObject);
-      },
+      readOne,
       { params: NamedParams, detail: { tags, summary: "Read an agent through its status subresource" } },
     )
     .put(
