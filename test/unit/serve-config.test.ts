@@ -186,3 +186,30 @@ describe("broadTrustedProxies", () => {
     expect(broadTrustedProxies(cidrs).map((c) => c.text)).toEqual(["10.0.0.0/8", "192.168.0.0/16", "fc00::/7"]);
   });
 });
+
+describe("replicas and cluster settings", () => {
+  test("--database: a postgres URL is taken (PAI_DATABASE_URL too); anything else is refused without repeating the value (it may hold a password)", () => {
+    expect(config(["--database", "postgres://pai:pw@db:5432/pai"]).database).toEqual({ url: "postgres://pai:pw@db:5432/pai", replicaLeaseMs: 15_000 });
+    expect(config([], { PAI_DATABASE_URL: "postgresql://db/pai", PAI_REPLICA_LEASE_MS: "900" }).database).toEqual({ url: "postgresql://db/pai", replicaLeaseMs: 900 });
+    expect(() => loadServeConfig(["--database", "not a url s3cret"], {})).toThrow(UsageError);
+    try {
+      loadServeConfig(["--database", "not a url s3cret"], {});
+    } catch (err) {
+      expect((err as Error).message).not.toContain("s3cret");
+    }
+    expect(() => loadServeConfig(["--database", "mysql://u:p@db/x"], {})).toThrow("must be a postgres:// URL");
+    expect(() => loadServeConfig(["--database", "postgres:///x"], {})).toThrow("has no host");
+    expect(() => loadServeConfig(["--database", "postgres://db/x"], { PAI_REPLICA_LEASE_MS: "5" })).toThrow("PAI_REPLICA_LEASE_MS");
+    expect(() => loadServeConfig(["--database", "postgres://db/x", "--no-controller"], {})).toThrow("do not go together");
+  });
+
+  test("--kubernetes settings: namespaces are DNS labels; a lease shorter than 300 ms is refused; the kube flags need --kubernetes", () => {
+    const c = config(["--kubernetes", "--watch-namespaces", "a, b", "--lease-namespace", "pai-system"], { PAI_LEASE_DURATION_MS: "1500" });
+    expect(c.kubernetes).toMatchObject({ namespaces: ["a", "b"], leaseNamespace: "pai-system", leaseDurationMs: 1500 });
+    expect(() => loadServeConfig(["--kubernetes", "--watch-namespaces", "../etc"], {})).toThrow("--watch-namespaces");
+    expect(() => loadServeConfig(["--kubernetes", "--watch-namespaces", ","], {})).toThrow("at least one namespace");
+    expect(() => loadServeConfig(["--kubernetes"], { PAI_LEASE_DURATION_MS: "10" })).toThrow("PAI_LEASE_DURATION_MS");
+    expect(() => loadServeConfig(["--lease-namespace", "x"], {})).toThrow("pass --kubernetes too");
+    expect(() => loadServeConfig([], { PAI_KUBERNETES: "maybe" })).toThrow("PAI_KUBERNETES must be true or false");
+  });
+});
