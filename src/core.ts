@@ -46,7 +46,7 @@ import { credentialsFrom } from "./supervisor/env";
 import { createSupervisor } from "./supervisor/supervisor";
 
 export type CoreConfig = Pick<ServeConfig, "dataDir" | "maxSessions" | "trustedProxies" | "allowPrivateCallbacks"> &
-  Partial<Pick<ServeConfig, "maxPending" | "sessionNice" | "callbackBackoffMs" | "manifests" | "writeStatus" | "allowUnsandboxedTools" | "sandboxReadOnly" | "sessionRetentionMs" | "retentionIntervalMs" | "kubernetes" | "controller">>;
+  Partial<Pick<ServeConfig, "maxPending" | "sessionNice" | "warmProcesses" | "callbackBackoffMs" | "manifests" | "writeStatus" | "allowUnsandboxedTools" | "sandboxReadOnly" | "sessionRetentionMs" | "retentionIntervalMs" | "kubernetes" | "controller">>;
 
 export interface CoreOptions {
   /** argv that starts this program (`harness` is appended); default: this very program. */
@@ -95,6 +95,8 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
     credentials: opts.credentials ?? credentialsFrom(env),
     workDir: join(cfg.dataDir, "sessions"),
     sessionNice: cfg.sessionNice,
+    warmChildren: cfg.warmProcesses,
+    onChildStart: (how) => processStarted({ start: how }),
     // Tool processes never see the data dir (pai.db, tokens, other sessions' folders).
     tools: { allowUnsandboxed: !!cfg.allowUnsandboxedTools, allowPrivateFetch: cfg.allowPrivateCallbacks, hidden: [resolve(cfg.dataDir)], readOnly: cfg.sandboxReadOnly ?? [] },
     secretValue: (namespace, name, key) => objects.findSecret(namespace, name)?.data[key],
@@ -118,6 +120,10 @@ export function createCore(cfg: CoreConfig, log: Logger, opts: CoreOptions = {})
   const started = metrics.counter("pai_sessions_started_total", "Sessions started (webhooks, pai run, the API).").with();
   const finished = metrics.counter("pai_sessions_finished_total", "Sessions ended, by final phase.");
   topics.sessionStarted.subscribe(() => started());
+  const processStarted = metrics.counter(
+    "pai_session_processes_total",
+    "Processes handed a session, by how they were started: cold (spawned for the session), warm (started ahead of demand), reused (kept by an agent with spec.harness.reuse). A waiting process that died before it took its session is followed by a cold one for the same session.",
+  );
   topics.sessionEnded.subscribe((s) => finished({ phase: s.phase }));
   metrics.gauge("pai_sessions_running", "Sessions running now.", () => supervisor.stats().running);
   metrics.gauge("pai_sessions_pending", "Sessions waiting for a slot.", () => supervisor.stats().queued);

@@ -2,7 +2,7 @@
  * Test helpers: a real `pai serve` child process on a free loopback port with a temp data dir,
  * the real CLI spawned as a process, and polling for eventually-true conditions.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -132,3 +132,24 @@ ${extra}`;
 }
 
 export const WEBHOOK_LINE = (ns: string, name: string) => new RegExp(`^Webhook URL (http://localhost:\\d+/webhooks/${ns}/${name}/([0-9a-f]{64}))$`, "m");
+
+/** The pids of `parent`'s direct children (session processes of a server: running, warm or idle). */
+export function childPids(parent: number): number[] {
+  return Bun.spawnSync(["pgrep", "-P", String(parent)]).stdout.toString().trim().split("\n").filter(Boolean).map(Number);
+}
+
+/**
+ * The pid of the process running a session: the server's child whose working folder is the
+ * session's (a child spawned for it starts there; a warm or reused one moves there for the run).
+ */
+export function sessionPid(server: { proc: { pid: number }; dataDir: string }, name: string, namespace = "default"): number | undefined {
+  const folder = join(realpathSync(server.dataDir), "sessions", namespace, name);
+  for (const pid of childPids(server.proc.pid)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/cwd`) === folder) return pid;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
+}

@@ -7,7 +7,7 @@ import { parseCidr, type Cidr } from "../lib/cidr";
 import { UsageError, type FlagSpec, parseArgs } from "../lib/args";
 import type { LogLevel } from "../lib/log";
 import { DEFAULT_MAX_PENDING } from "../service/sessions";
-import { DEFAULT_SESSION_NICE } from "../supervisor/supervisor";
+import { DEFAULT_SESSION_NICE, DEFAULT_WARM_CHILDREN } from "../supervisor/supervisor";
 import { formatDuration, parseDuration } from "../lib/duration";
 import { DEFAULT_RETENTION_INTERVAL_MS, DEFAULT_SESSION_RETENTION_MS } from "../service/retention";
 import { loadTlsFiles, sanProblem, TlsError, type TlsMaterial } from "../lib/tls";
@@ -38,6 +38,8 @@ export interface ServeConfig {
   maxPending: number;
   /** Nice value added for session processes (0: the server's own priority). */
   sessionNice: number;
+  /** Session processes kept started ahead of demand, each for one session (0: none). */
+  warmProcesses: number;
   /** Delays between callback attempts (PAI_CALLBACK_BACKOFF_MS, comma-separated). */
   callbackBackoffMs?: number[];
   /** Let callbackUrl (and the web_fetch tool) reach loopback and private addresses. */
@@ -92,6 +94,7 @@ export const SERVE_FLAGS: FlagSpec = {
   "max-sessions": {},
   "max-pending": {},
   "session-nice": {},
+  "warm-processes": {},
   "session-retention": {},
   "no-write-status": { boolean: true },
   "allow-private-callbacks": { boolean: true },
@@ -145,6 +148,8 @@ Flags (each has an environment twin):
                                                 more starts get 429 with Retry-After
       --session-nice N      PAI_SESSION_NICE    run sessions N nice levels below the server (0-19,
                                                 default 10; 0 keeps the server's priority)
+      --warm-processes N    PAI_WARM_PROCESSES  session processes kept started ahead of demand, each
+                                                for one session (0-64, default 2; 0: none)
       --session-retention D PAI_SESSION_RETENTION
                                                 remove sessions (folder, events, record) D after
                                                 they finish: 30d, 12h, 90m (default 30d; 0 keeps all)
@@ -246,6 +251,10 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const sessionNice = Number(niceText);
   if (!/^\d+$/.test(niceText) || sessionNice > 19) throw new UsageError(`--session-nice must be a whole number from 0 to 19 (got "${niceText}")`);
 
+  const warmText = pick("warm-processes", "PAI_WARM_PROCESSES") ?? String(DEFAULT_WARM_CHILDREN);
+  const warmProcesses = Number(warmText);
+  if (!/^\d+$/.test(warmText) || warmProcesses > 64) throw new UsageError(`--warm-processes must be a whole number from 0 to 64 (got "${warmText}")`);
+
   const readOnlyText = pick("sandbox-read-only", "PAI_SANDBOX_READ_ONLY") ?? "";
   const sandboxReadOnly = readOnlyText.split(",").map((p) => p.trim()).filter(Boolean);
   const relative = sandboxReadOnly.filter((p) => !isAbsolute(p) || p.includes("\0"));
@@ -305,6 +314,7 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     maxSessions,
     maxPending,
     sessionNice,
+    warmProcesses,
     sseKeepAliveMs,
     callbackBackoffMs,
     sessionRetentionMs,

@@ -97,6 +97,10 @@ export const McpServer = T.Union(
   { description: "a stdio server {name, command, args?, env?, tools?} or an HTTP server {name, url, headers?, tools?}" },
 );
 
+/** spec.harness defaults, with reuse. */
+export const DEFAULT_REUSE_MAX_SESSIONS = 100;
+export const DEFAULT_REUSE_IDLE_SECONDS = 60;
+
 export const AgentSpec = T.Object(
   {
     models: T.Array(T.String(), {
@@ -118,6 +122,25 @@ export const AgentSpec = T.Object(
     maxTokens: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000, description: "Output tokens per model call at most." })),
     sandbox: T.Optional(
       T.Object({ network: T.Optional(T.Boolean({ description: "false: tool processes get no network (default true)." })) }, strict),
+    ),
+    harness: T.Optional(
+      T.Object(
+        {
+          reuse: T.Optional(
+            T.Boolean({
+              description:
+                "true: a session's process may run further sessions of this agent (same namespace, same spec), one at a time; between them it kills every process the session started and goes back to its own folder and environment. Default false: one process per session.",
+            }),
+          ),
+          maxSessionsPerProcess: T.Optional(
+            T.Integer({ minimum: 1, maximum: 10_000, description: `With reuse: sessions one process runs at most before it exits (default ${DEFAULT_REUSE_MAX_SESSIONS}).` }),
+          ),
+          idleSeconds: T.Optional(
+            T.Integer({ minimum: 1, maximum: 3600, description: `With reuse: how long a process waits for the agent's next session before it exits (default ${DEFAULT_REUSE_IDLE_SECONDS}).` }),
+          ),
+        },
+        strict,
+      ),
     ),
   },
   strict,

@@ -168,6 +168,21 @@ export function envValueProblem(env: EnvVar[]): string | null {
   return total > MAX_ENV_TOTAL ? `env: ${total} characters in all, at most ${MAX_ENV_TOTAL}` : null;
 }
 
+/** Read once when a runtime starts (time zone, locale, temporary folder), beyond the names in FORBIDDEN_ENV. */
+const READ_AT_START = /^(?:TZ|TZDIR|LANG|LANGUAGE|LC_.*|TMPDIR|TMP|TEMP)$/i;
+
+/**
+ * Whether a session's child must be spawned with this variable already set: the dynamic loader,
+ * the allocator, TLS trust, proxies, the search path, the home folder, the locale, the time zone,
+ * Bun's and Node's own settings — anything a process may read as it starts rather than when used.
+ * A session that sets one in spec.env (callers may not) gets a child spawned for it; every other
+ * session may be run by a child started before it (warm, or kept by an agent that opted into
+ * reuse), whose environment is replaced by the session's when the session starts.
+ */
+export function mustBeSetAtSpawn(name: string): boolean {
+  return FORBIDDEN_ENV.test(name) || READ_AT_START.test(name);
+}
+
 /** Names in `env` that a caller may not set, with why. */
 export function forbiddenEnvNames(env: EnvVar[]): string[] {
   return env.map((e) => e.name).filter((n) => !ENV_NAME.test(n) || FORBIDDEN_ENV.test(n));

@@ -1,8 +1,16 @@
 /**
- * `pai harness`: the child process that runs one session's agent. It waits for the start message
- * on the IPC pipe, then loads and runs the agent (./agent.ts), reports events and a result, and
- * never touches the store. Until the message comes it loads as little as it can: a waiting child
- * costs memory, and every session's first event waits for what it loads.
+ * `pai harness`: the child process that runs a session's agent. It waits for the start message on
+ * the IPC pipe, then loads and runs the agent (./agent.ts), reports events and a result, and never
+ * touches the store. Until the message comes it loads as little as it can: a waiting child costs
+ * memory, and every session's first event waits for what it loads.
+ *
+ * A child spawned for its session already runs in the session's folder with its environment, and
+ * exits after the one run. Two kinds of child are started before their session exists (see
+ * src/supervisor/spawner.ts): a warm child (`pai harness --warm`, started ahead of demand), and a
+ * child kept for an agent that opted into reuse. Those get the folder and the environment in the
+ * start message (`place`); a warm child loads the agent's code while it waits. A child told it may
+ * be reused (`reuse`) kills every process the session started, returns to the folder and the
+ * environment it was spawned with, reports the result, and waits for the next start message.
  */
 import { EventType } from "../domain/session";
 import type { Emit, HarnessEvent, HarnessMessage, HarnessResult, StartMessage } from "./protocol";
@@ -14,41 +22,88 @@ function send(msg: HarnessMessage) {
 
 const emitToParent: Emit = (type, content) => send({ type: "event", event: { type, content } as HarnessEvent });
 
+/** Makes this process's environment exactly `env` (tools and model clients read it from here). */
+function replaceEnv(env: Record<string, string>) {
+  for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
+  for (const [k, v] of Object.entries(env)) process.env[k] = v;
+}
+
 export async function runHarness(): Promise<number> {
   if (!process.send) {
     process.stderr.write("error: pai harness is started by pai serve for each session; it is not run by hand\n");
     return 2;
   }
-  const abort = new AbortController();
-  let finished = false;
+  const warm = process.argv.includes("--warm");
+  let abort: AbortController | undefined;
+  /** A session runs: a signal or a lost supervisor must take its tool processes with it. */
+  let busy = false;
   process.on("SIGTERM", () => {
-    abort.abort();
+    abort?.abort();
     // Every process a tool started goes with the session, whatever it is doing.
     killAllProcesses();
-    setTimeout(() => process.exit(143), 50).unref();
+    setTimeout(() => process.exit(143), busy ? 50 : 0).unref();
   });
   // The supervisor is gone (crashed or killed): nobody will store what we do, so stop.
   process.on("disconnect", () => {
-    if (!finished) {
-      killAllProcesses();
-      process.exit(1);
+    if (busy) killAllProcesses();
+    process.exit(busy ? 1 : 0);
+  });
+  const inbox: StartMessage[] = [];
+  let waiting: ((m: StartMessage) => void) | undefined;
+  process.on("message", (m) => {
+    if (waiting) {
+      const w = waiting;
+      waiting = undefined;
+      w(m as StartMessage);
+    } else inbox.push(m as StartMessage);
+  });
+  const nextStart = () => (inbox.length ? Promise.resolve(inbox.shift()!) : new Promise<StartMessage>((resolve) => (waiting = resolve)));
+  // A warm child has time before its session: it loads the agent's code now. An error is left for
+  // the session to report (the same import is awaited again there).
+  if (warm) import("./agent").catch(() => {});
+  const home = process.cwd();
+  const spawnEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) spawnEnv[k] = v;
+
+  for (;;) {
+    const start = await nextStart();
+    busy = true;
+    if (start.place) send({ type: "taken" });
+    abort = new AbortController();
+    let result: HarnessResult;
+    try {
+      if (start.place) {
+        process.chdir(start.place.cwd);
+        replaceEnv(start.place.env);
+      }
+      const { runAgent } = await import("./agent");
+      result = await runAgent(start, emitToParent, abort.signal);
+    } catch (err) {
+      const message = `the harness failed: ${err instanceof Error ? err.message : String(err)}`;
+      emitToParent(EventType.Error, { message });
+      result = { type: "result", phase: "Error", response: null, error: message };
     }
-  });
-  const start = await new Promise<StartMessage>((resolve) => {
-    process.once("message", (m) => resolve(m as StartMessage));
-  });
-  let result: HarnessResult;
-  try {
-    const { runAgent } = await import("./agent");
-    result = await runAgent(start, emitToParent, abort.signal);
-  } catch (err) {
-    const message = `the harness failed: ${err instanceof Error ? err.message : String(err)}`;
-    emitToParent(EventType.Error, { message });
-    result = { type: "result", phase: "Error", response: null, error: message };
+    killAllProcesses();
+    if (!start.reuse) {
+      busy = false;
+      send(result);
+      process.disconnect?.();
+      return -1;
+    }
+    // Nothing of this session is left for the next one: its processes are gone (above), and the
+    // folder and the environment are the ones this child was spawned with.
+    try {
+      process.chdir(home);
+    } catch {
+      // The spawn folder is gone: this child cannot be placed again, so it ends after this run.
+      busy = false;
+      send(result);
+      process.disconnect?.();
+      return -1;
+    }
+    replaceEnv(spawnEnv);
+    abort = undefined;
+    busy = false;
+    send(result);
   }
-  killAllProcesses();
-  finished = true;
-  send(result);
-  process.disconnect?.();
-  return -1;
 }

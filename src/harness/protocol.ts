@@ -67,6 +67,18 @@ export interface StartMessage {
   /** Model keys, endpoints and the operator's proxy settings (`credentialsFrom`): none of them is read from the child's env. */
   credentials: ModelCredentials;
   tools: ToolPolicy;
+  /**
+   * A child started ahead of the session (a warm child, or one kept for the agent's next session)
+   * got no working folder or environment of the session at spawn: they come here. Absent for a
+   * child spawned for this session, which already runs in its folder with its environment.
+   */
+  place?: { cwd: string; env: Record<string, string> };
+  /**
+   * The child may run another session of the same agent after this one (`spec.harness.reuse`):
+   * once the result is sent it kills what the session started, leaves its folder and waits for
+   * the next start message instead of exiting.
+   */
+  reuse?: boolean;
 }
 
 /** The events a harness reports, by type, with their contents. */
@@ -92,8 +104,12 @@ export type HarnessResult =
   | { type: "result"; phase: "Complete"; response: string | null }
   | { type: "result"; phase: "Error"; response: string | null; error: string };
 
-/** Harness → supervisor. */
-export type HarnessMessage = { type: "event"; event: HarnessEvent } | HarnessResult;
+/**
+ * Harness → supervisor. `taken`: a child started before its session got the start message (sent
+ * before anything else; until it comes, a child that dies has done nothing, and the session is
+ * given to another).
+ */
+export type HarnessMessage = { type: "event"; event: HarnessEvent } | HarnessResult | { type: "taken" };
 
 /** The first user message: the title, and where to find the webhook's payload when one came. */
 export function promptOf(s: StartMessage["session"]): string {

@@ -28,33 +28,92 @@ export type SpawnRequest =
       payload?: unknown;
       hasPayload: boolean;
       start: StartMessage;
+      /**
+       * A child spawned before the session may run it: nothing in `env` must be there when the
+       * runtime starts (see `mustBeSetAtSpawn`). False: a child is spawned for this session.
+       */
+      early: boolean;
+      /** The agent opted into reuse (`spec.harness.reuse`): children run up to `maxRuns` of its sessions, kept idle up to `idleMs` between them. */
+      reuse?: { key: string; maxRuns: number; idleMs: number };
     }
-  | { t: "kill"; id: number; signal: "SIGTERM" | "SIGKILL" };
+  | { t: "kill"; id: number; signal: "SIGTERM" | "SIGKILL" }
+  /** Kills the children that wait for a session (warm or idle), and keeps none from now on. */
+  | { t: "close" };
 
-/** Spawner → supervisor, in the order things happened to each child. */
+/** How a session's child came to be. */
+export type ChildStart = "cold" | "warm" | "reused";
+
+/** Spawner → supervisor, in the order things happened to each run. */
 export type SpawnEvent =
-  /** The child runs. `niceError`: it could not be given its lower priority; `sendError`: the start message could not be sent. */
-  | { t: "spawned"; id: number; pid: number; niceError?: string; sendError?: string }
+  /** The run's child runs. `niceError`: it could not be given its lower priority; `sendError`: the start message could not be sent. */
+  | { t: "spawned"; id: number; pid: number; how: ChildStart; niceError?: string; sendError?: string }
   /** The folder or the child could not be made; nothing runs (an empty folder made for it is gone). */
   | { t: "failed"; id: number; message: string }
   | { t: "message"; id: number; msg: HarnessMessage }
-  /** The child is gone and its folder removed if empty; `stderr` is the tail read so far. */
-  | { t: "exit"; id: number; code: number | null; signal: string | null; stderr: string };
+  /** The run's child is gone and the folder removed if empty; `stderr` is the tail read during the run. */
+  | { t: "exit"; id: number; code: number | null; signal: string | null; stderr: string }
+  /** The run is over (its result came before this) and its child kept for the agent's next session; the folder is removed if empty. */
+  | { t: "done"; id: number }
+  /** Warm children keep dying before they get a session: none is started for a while. */
+  | { t: "warning"; message: string }
+  | { t: "closed" };
 
 export interface SpawnerOptions {
   /** The nice value children get (-1: leave them at the server's). */
   childNice: number;
   /** Characters of a child's stderr kept for the error message. */
   stderrTail: number;
+  /** Children kept started ahead of demand (0: none). Made after the first session asks for a child. */
+  warmChildren: number;
+  /** How a child that waits for its session is started: argv, folder and environment (no session's). */
+  early: { cmd: string[]; cwd: string; env: Record<string, string> };
+  /** Children kept idle for agents' next sessions, across all agents, at most (the longest idle go first). */
+  maxIdle: number;
 }
+
+/** Consecutive warm children that die before their session, after which no warm child is started for POOL_PAUSE_MS. */
+const POOL_FAILURES = 3;
+const POOL_PAUSE_MS = 30_000;
 
 /**
  * The spawner's code. Self-contained (it references nothing outside itself but globals and its
  * arguments), because for a Worker it is shipped as source text: `inThread` says whether it owns
  * its thread (then it renices that thread once) or runs on the server's (then it renices each child).
+ *
+ * A session's child is, in this order of preference: an idle child of the same agent (reuse), a
+ * warm child, or one spawned now. A child spawned now for a session that needs its environment at
+ * spawn runs in its folder with its environment; every other child is spawned in `early.cwd` with
+ * `early.env` and gets both in the start message. Warm children are refilled as soon as one is
+ * taken: this thread is not the server's, so spawning here holds no request.
  */
 export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, nodeOs: typeof os, opts: SpawnerOptions, inThread: boolean) {
-  const procs = new Map<number, import("bun").Subprocess>();
+  interface Child {
+    proc: import("bun").Subprocess;
+    /** The run it serves now; undefined while it waits (warm or idle). */
+    run?: number;
+    /** The run's folder, removed (if empty) when the run ends. */
+    cwd?: string;
+    tail: { text: string };
+    /** Asked to stop: never kept or handed out again. */
+    killed: boolean;
+    /** This run's child stays for the agent's next session once it reports its result. */
+    keep: boolean;
+    runs: number;
+    reuse?: { key: string; maxRuns: number; idleMs: number };
+    /** The run's request, while a child started before it has not said it took the run. */
+    untaken?: Extract<SpawnRequest, { t: "spawn" }>;
+    idleTimer?: ReturnType<typeof setTimeout>;
+  }
+  const byRun = new Map<number, Child>();
+  const warm: Child[] = [];
+  /** Idle reusable children by agent key, and all of them oldest first (for the cap). */
+  const idle = new Map<string, Child[]>();
+  const idleOrder: Child[] = [];
+  let warmFailures = 0;
+  let warmPausedUntil = 0;
+  let closed = false;
+  let asked = false;
+
   let reniceEach = opts.childNice >= 0;
   let threadNiceError: string | undefined;
   if (inThread && reniceEach) {
@@ -74,6 +133,7 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
   };
   /** rmdir removes a folder only when it is empty: the same as removeIfEmpty, off this thread. */
   const removeIfEmptyLater = (dir: string) => nodeFs.promises.rmdir(dir).catch(() => {});
+  const message = (err: unknown) => String((err as Error)?.message ?? err);
 
   async function drain(proc: import("bun").Subprocess, tail: { text: string }) {
     const decoder = new TextDecoder();
@@ -84,65 +144,248 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
     }
   }
 
-  return (req: SpawnRequest) => {
-    if (req.t === "kill") {
+  function kill(c: Child, signal: "SIGTERM" | "SIGKILL") {
+    c.killed = true;
+    try {
+      c.proc.kill(signal);
+    } catch {
+      // Gone already: its exit is on the way.
+    }
+  }
+
+  /** Starts a child; `niceError` says why it could not be reniced. Throws when it cannot be spawned. */
+  function start(cmd: string[], cwd: string, env: Record<string, string>): { child: Child; niceError?: string } {
+    const child: Child = { proc: undefined as never, tail: { text: "" }, killed: false, keep: false, runs: 0 };
+    child.proc = Bun.spawn(cmd, {
+      cwd,
+      env,
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      serialization: "json",
+      ipc: (msg: HarnessMessage) => onMessage(child, msg),
+    });
+    let niceError = threadNiceError;
+    if (reniceEach) {
       try {
-        procs.get(req.id)?.kill(req.signal);
-      } catch {
-        // Gone already: its exit is on the way.
+        nodeOs.setPriority(child.proc.pid, opts.childNice);
+      } catch (err) {
+        niceError = message(err);
       }
+    }
+    drain(child.proc, child.tail);
+    child.proc.exited.then((code) => onExit(child, code));
+    return { child, niceError };
+  }
+
+  function onMessage(c: Child, msg: HarnessMessage) {
+    const id = c.run;
+    if (id === undefined) return; // nothing to say while it waits
+    if (msg.type === "taken") {
+      c.untaken = undefined;
       return;
     }
+    post({ t: "message", id, msg });
+    if (msg.type !== "result" || !c.keep || c.killed) return;
+    // Nothing is kept once the spawner closes: the child goes, and its exit ends the run.
+    if (closed) return kill(c, "SIGTERM");
+    // The child reported its run over and waits for the next: the run ends here, the child stays.
+    c.run = undefined;
+    byRun.delete(id);
+    const cwd = c.cwd!;
+    c.cwd = undefined;
+    park(c);
+    removeIfEmptyLater(cwd).then(() => post({ t: "done", id }));
+  }
+
+  function onExit(c: Child, code: number | null) {
+    unpark(c);
+    const w = warm.indexOf(c);
+    if (w >= 0) {
+      warm.splice(w, 1);
+      if (!c.killed && ++warmFailures >= POOL_FAILURES) {
+        warmPausedUntil = Date.now() + POOL_PAUSE_MS;
+        warmFailures = 0;
+        post({ t: "warning", message: `warm session processes keep exiting before their session (last: ${c.proc.signalCode ?? `exit code ${code}`}${c.tail.text.trim() ? `: ${c.tail.text.trim().split("\n").slice(-1)[0]}` : ""}); none is started for ${POOL_PAUSE_MS / 1000} s` });
+        setTimeout(refill, POOL_PAUSE_MS + 10);
+      } else refill();
+    }
+    const id = c.run;
+    if (id === undefined) return;
+    byRun.delete(id);
+    if (c.untaken && !c.killed && !closed) {
+      // It died before it got the start message: it did nothing, so a new child runs the session
+      // (reported spawned again, with the new pid).
+      const req = c.untaken;
+      c.untaken = undefined;
+      c.run = undefined;
+      return spawnCold(req);
+    }
+    const cwd = c.cwd!;
+    removeIfEmptyLater(cwd).then(() => post({ t: "exit", id, code, signal: c.proc.signalCode ? String(c.proc.signalCode) : null, stderr: c.tail.text }));
+  }
+
+  function park(c: Child) {
+    const key = c.reuse!.key;
+    const list = idle.get(key) ?? [];
+    list.push(c);
+    idle.set(key, list);
+    idleOrder.push(c);
+    c.idleTimer = setTimeout(() => {
+      unpark(c);
+      kill(c, "SIGTERM");
+    }, c.reuse!.idleMs);
+    while (idleOrder.length > opts.maxIdle) {
+      const oldest = idleOrder[0]!;
+      unpark(oldest);
+      kill(oldest, "SIGTERM");
+    }
+  }
+
+  function unpark(c: Child) {
+    if (!c.reuse) return;
+    clearTimeout(c.idleTimer);
+    const list = idle.get(c.reuse.key);
+    const i = list?.indexOf(c) ?? -1;
+    if (i >= 0) {
+      list!.splice(i, 1);
+      if (!list!.length) idle.delete(c.reuse.key);
+    }
+    const j = idleOrder.indexOf(c);
+    if (j >= 0) idleOrder.splice(j, 1);
+  }
+
+  /** Starts warm children until there are `warmChildren` of them (started or starting). */
+  function refill() {
+    if (closed || !asked || Date.now() < warmPausedUntil) return;
+    while (warm.length < opts.warmChildren) {
+      try {
+        warm.push(start(opts.early.cmd, opts.early.cwd, opts.early.env).child);
+      } catch (err) {
+        warmPausedUntil = Date.now() + POOL_PAUSE_MS;
+        post({ t: "warning", message: `cannot start warm session processes (${message(err)}); none is started for ${POOL_PAUSE_MS / 1000} s` });
+        setTimeout(refill, POOL_PAUSE_MS + 10);
+        return;
+      }
+    }
+  }
+
+  /** An idle child of the agent, else a warm child (those still running). */
+  function takeWaiting(req: Extract<SpawnRequest, { t: "spawn" }>): { child: Child; how: ChildStart } | undefined {
+    if (req.reuse) {
+      const list = idle.get(req.reuse.key);
+      while (list?.length) {
+        const c = list[list.length - 1]!; // the last parked: its memory is the warmest
+        unpark(c);
+        if (c.proc.exitCode === null && !c.killed) return { child: c, how: "reused" };
+      }
+    }
+    while (warm.length) {
+      const c = warm.shift()!;
+      if (c.proc.exitCode === null && !c.killed) {
+        warmFailures = 0;
+        return { child: c, how: "warm" };
+      }
+    }
+    return undefined;
+  }
+
+  /** Hands the run to `child`: its start message, with the place when the child was spawned before it. Returns the send error, if any. */
+  function hand(req: Extract<SpawnRequest, { t: "spawn" }>, c: Child, placed: boolean, waited: boolean): string | undefined {
+    c.run = req.id;
+    c.cwd = req.cwd;
+    c.tail.text = "";
+    c.runs++;
+    if (req.reuse) c.reuse = req.reuse;
+    c.keep = !!req.reuse && c.runs < req.reuse.maxRuns;
+    // A child that waited may have died meanwhile: until it says it took the run, the run can move.
+    c.untaken = waited ? req : undefined;
+    byRun.set(req.id, c);
+    try {
+      c.proc.send({ ...req.start, ...(placed ? { place: { cwd: req.cwd, env: req.env } } : {}), ...(c.keep ? { reuse: true } : {}) });
+      return undefined;
+    } catch (err) {
+      return message(err);
+    }
+  }
+
+  function spawn(req: Extract<SpawnRequest, { t: "spawn" }>) {
     const { id, cwd } = req;
-    let proc: import("bun").Subprocess;
     try {
       nodeFs.mkdirSync(cwd, { recursive: true, mode: 0o700 });
       // Compact: the payload came as compact JSON; indenting a deeply nested body multiplies its size.
       if (req.hasPayload) nodeFs.writeFileSync(`${cwd}/webhook.json`, JSON.stringify(req.payload), { mode: 0o600 });
-      proc = Bun.spawn(req.cmd, {
-        cwd,
-        env: req.env,
-        stdin: "ignore",
-        stdout: "ignore",
-        stderr: "pipe",
-        serialization: "json",
-        ipc: (msg: HarnessMessage) => post({ t: "message", id, msg }),
-      });
     } catch (err) {
       removeIfEmpty(cwd);
-      post({ t: "failed", id, message: String((err as Error)?.message ?? err) });
+      post({ t: "failed", id, message: message(err) });
       return;
     }
-    let niceError = threadNiceError;
-    if (reniceEach) {
-      try {
-        nodeOs.setPriority(proc.pid, opts.childNice);
-      } catch (err) {
-        niceError = String((err as Error)?.message ?? err);
+    if (req.early && !closed) {
+      for (let taken = takeWaiting(req); taken; taken = takeWaiting(req)) {
+        const sendError = hand(req, taken.child, true, true);
+        if (sendError === undefined) {
+          post({ t: "spawned", id, pid: taken.child.proc.pid, how: taken.how });
+          return;
+        }
+        // A waiting child that cannot be told is of no use: the next one, or a new one, runs the session.
+        byRun.delete(id);
+        taken.child.run = undefined;
+        taken.child.untaken = undefined;
+        kill(taken.child, "SIGKILL");
       }
     }
-    procs.set(id, proc);
-    const tail = { text: "" };
-    drain(proc, tail);
-    let sendError: string | undefined;
+    spawnCold(req);
+  }
+
+  /** Spawns a child for the run (its folder is made). */
+  function spawnCold(req: Extract<SpawnRequest, { t: "spawn" }>) {
+    const { id, cwd } = req;
+    // A child for this session: in its folder with its environment, unless it may be kept for the
+    // agent's next sessions (then it is placed by the start message like a warm one).
+    const keepable = !!req.reuse && req.early && !closed;
+    let started: ReturnType<typeof start>;
     try {
-      proc.send(req.start);
+      started = keepable ? start(opts.early.cmd, opts.early.cwd, opts.early.env) : start(req.cmd, cwd, req.env);
     } catch (err) {
-      sendError = String((err as Error)?.message ?? err);
+      removeIfEmpty(cwd);
+      post({ t: "failed", id, message: message(err) });
+      return;
     }
-    post({ t: "spawned", id, pid: proc.pid, ...(niceError ? { niceError } : {}), ...(sendError ? { sendError } : {}) });
-    proc.exited.then(async (code) => {
-      procs.delete(id);
-      await removeIfEmptyLater(cwd);
-      post({ t: "exit", id, code, signal: proc.signalCode ? String(proc.signalCode) : null, stderr: tail.text });
-    });
+    const sendError = hand(req, started.child, keepable, false);
+    post({ t: "spawned", id, pid: started.child.proc.pid, how: "cold", ...(started.niceError ? { niceError: started.niceError } : {}), ...(sendError !== undefined ? { sendError } : {}) });
+  }
+
+  return (req: SpawnRequest) => {
+    switch (req.t) {
+      case "kill": {
+        const c = byRun.get(req.id);
+        if (c) kill(c, req.signal);
+        return;
+      }
+      case "close":
+        closed = true;
+        for (const c of [...warm, ...idleOrder]) {
+          unpark(c);
+          kill(c, "SIGKILL");
+        }
+        warm.length = 0;
+        post({ t: "closed" });
+        return;
+      case "spawn":
+        spawn(req);
+        if (!asked) {
+          asked = true;
+          // After the first session's child: it is not kept waiting behind the warm ones.
+          setTimeout(refill, 0);
+        } else refill();
+    }
   };
 }
 
 export interface Spawner {
   send(req: SpawnRequest): void;
-  /** Stops the thread (once no child is left). */
-  close(): void;
+  /** Kills the children that wait for a session, then stops the thread (call once no session's child is left). */
+  close(): Promise<void>;
 }
 
 /**
@@ -150,19 +393,35 @@ export interface Spawner {
  * `inline` asks for it. `onError`: the thread failed (the caller deals with the children it held).
  */
 export function createSpawner(opts: SpawnerOptions, onEvent: (e: SpawnEvent) => void, onError: (err: unknown) => void, inline = false): Spawner {
+  let closing: (() => void) | undefined;
+  const handle = (e: SpawnEvent) => {
+    if (e.t === "closed") closing?.();
+    else onEvent(e);
+  };
+  /** Waits for the spawner to report its waiting children killed (bounded: a failed thread reports nothing). */
+  const closed = (send: () => void) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      closing = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      send();
+    });
   if (!inline) try {
     const source =
       `const h = (${spawnerBody.toString()})((e) => postMessage(e), require("node:fs"), require("node:os"), ${JSON.stringify(opts)}, true);\n` +
       `onmessage = (e) => h(e.data);\n`;
     const url = URL.createObjectURL(new Blob([source], { type: "application/javascript" }));
     const worker = new Worker(url);
-    worker.onmessage = (e: MessageEvent<SpawnEvent>) => onEvent(e.data);
+    worker.onmessage = (e: MessageEvent<SpawnEvent>) => handle(e.data);
     worker.onerror = (e) => onError((e as ErrorEvent).error ?? new Error((e as ErrorEvent).message));
     // The HTTP server and the children's own handles keep the process alive, not this thread.
     (worker as Worker & { unref(): void }).unref();
     return {
       send: (req) => worker.postMessage(req),
-      close() {
+      async close() {
+        await closed(() => worker.postMessage({ t: "close" } satisfies SpawnRequest));
         worker.terminate();
         URL.revokeObjectURL(url);
       },
@@ -170,6 +429,6 @@ export function createSpawner(opts: SpawnerOptions, onEvent: (e: SpawnEvent) => 
   } catch {
     // No Worker here: spawn on this thread, as below.
   }
-  const handle = spawnerBody(onEvent, fs, os, opts, false);
-  return { send: handle, close() {} };
+  const body = spawnerBody(handle, fs, os, opts, false);
+  return { send: body, close: () => closed(() => body({ t: "close" })) };
 }

@@ -10,23 +10,25 @@
  * accepts webhooks. The spawns themselves run on a thread of their own (./spawner.ts): fork and
  * exec never stall the loop. Children run at a lower CPU priority than the server (`sessionNice`).
  */
-import { readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { getPriority } from "node:os";
 import { join } from "node:path";
-import type { ValueVar } from "../domain/agent";
+import { DEFAULT_REUSE_IDLE_SECONDS, DEFAULT_REUSE_MAX_SESSIONS, type ValueVar } from "../domain/agent";
 import { ConflictError } from "../domain/errors";
-import { DEFAULT_TIMEOUT_SECONDS, EventType, Phase, addUsage, isFinal, type Session, type SessionUsage } from "../domain/session";
+import { DEFAULT_TIMEOUT_SECONDS, EventType, Phase, addUsage, isFinal, mustBeSetAtSpawn, type Session, type SessionUsage } from "../domain/session";
 import type { Logger } from "../lib/log";
 import type { SessionService } from "../service/sessions";
 import type { HarnessMessage, HarnessResult, ModelCredentials, ResolvedMcpServer, StartMessage, ToolPolicy } from "../harness/protocol";
 import { childEnv } from "./env";
 import { PendingQueue, type QueueLimits } from "./queue";
 import { createLocalWorkSource, type WorkSource } from "./work";
-import { createSpawner, type SpawnEvent, type Spawner } from "./spawner";
+import { createSpawner, type ChildStart, type SpawnEvent, type Spawner } from "./spawner";
 
 export const DEFAULT_SESSION_NICE = 10;
 /** Children spawned per event-loop turn before yielding to the requests waiting behind them. */
 export const SPAWNS_PER_TURN = 4;
+/** Session processes started ahead of demand (`--warm-sessions`). */
+export const DEFAULT_WARM_CHILDREN = 2;
 
 export interface SupervisorDeps {
   sessions: SessionService;
@@ -53,6 +55,10 @@ export interface SupervisorDeps {
   /** Replicas: asks the replica running a session to cancel it (it is Running, but not here). */
   cancelElsewhere?: (s: Session) => Promise<Session>;
   spawnsPerTurn?: number;
+  /** Session processes kept started ahead of demand, each for one session (default DEFAULT_WARM_CHILDREN; 0: none). */
+  warmChildren?: number;
+  /** Told how each session's child came to be (for the metrics). */
+  onChildStart?: (how: ChildStart) => void;
 }
 
 interface Run {
@@ -106,8 +112,31 @@ export function createSupervisor(deps: SupervisorDeps) {
   let spawner: Spawner | undefined;
   /** After the spawner thread failed once, children are spawned on this thread. */
   let spawnInline = false;
-  const spawnerOf = () =>
-    (spawner ??= createSpawner({ childNice: childNice > 0 ? childNice : -1, stderrTail: STDERR_TAIL }, onSpawnEvent, onSpawnerError, spawnInline));
+  /** How sessions' children came to be, since start. */
+  const childStarts: Record<ChildStart, number> = { cold: 0, warm: 0, reused: 0 };
+  const spawnerOf = () => {
+    if (spawner) return spawner;
+    // Children started before their session wait in the sessions folder, with no session's env.
+    try {
+      mkdirSync(deps.workDir, { recursive: true, mode: 0o700 });
+    } catch {
+      // Each session's own folder fails to be made too, and says why.
+    }
+    spawner = createSpawner(
+      {
+        childNice: childNice > 0 ? childNice : -1,
+        stderrTail: STDERR_TAIL,
+        warmChildren: deps.warmChildren ?? DEFAULT_WARM_CHILDREN,
+        early: { cmd: [...deps.command, "harness", "--warm"], cwd: deps.workDir, env: childEnv(deps.baseEnv) },
+        // Idle children of agents that reuse them: at most one per session slot.
+        maxIdle: deps.maxSessions,
+      },
+      onSpawnEvent,
+      onSpawnerError,
+      spawnInline,
+    );
+    return spawner;
+  };
 
   const agentKey = (s: Session) => PendingQueue.agentKey(s.namespace, s.agentDefinition);
 
@@ -203,7 +232,21 @@ export function createSupervisor(deps: SupervisorDeps) {
     runs.set(run.id, run);
     perAgent.set(agentKey(session), (perAgent.get(agentKey(session)) ?? 0) + 1);
     const cwd = join(deps.workDir, session.namespace, session.name);
-    spawnerOf().send({ t: "spawn", id: run.id, cmd: [...deps.command, "harness"], cwd, env, payload: session.payload, hasPayload: session.payload !== undefined, start });
+    const ownEnv = [...(session.spec.env ?? []), ...(session.env ?? [])];
+    // A variable read as the runtime starts needs a child spawned with it; any other session may
+    // run in a child started before it (warm, or kept by its agent).
+    const early = !ownEnv.some((e) => mustBeSetAtSpawn(e.name));
+    const h = session.spec.harness;
+    const reuse =
+      h?.reuse && early
+        ? {
+            // Never across agents or namespaces, nor across versions of the agent's spec.
+            key: `${session.namespace}/${session.agentDefinition}/${Bun.hash(JSON.stringify(session.spec)).toString(36)}`,
+            maxRuns: h.maxSessionsPerProcess ?? DEFAULT_REUSE_MAX_SESSIONS,
+            idleMs: (h.idleSeconds ?? DEFAULT_REUSE_IDLE_SECONDS) * 1000,
+          }
+        : undefined;
+    spawnerOf().send({ t: "spawn", id: run.id, cmd: [...deps.command, "harness"], cwd, env, payload: session.payload, hasPayload: session.payload !== undefined, start, early, ...(reuse ? { reuse } : {}) });
   }
 
   /**
@@ -241,6 +284,8 @@ export function createSupervisor(deps: SupervisorDeps) {
   }
 
   function onSpawnEvent(e: SpawnEvent) {
+    if (e.t === "warning") return log.warn(e.message);
+    if (e.t === "closed") return;
     const run = runs.get(e.id);
     if (!run) return;
     switch (e.t) {
@@ -257,11 +302,20 @@ export function createSupervisor(deps: SupervisorDeps) {
         return run.settle();
       case "exit":
         onExit(run, e.code, e.signal, e.stderr).finally(run.settle);
+        return;
+      case "done":
+        // The child reported its result and stays for the agent's next session.
+        onExit(run, 0, null, "").finally(run.settle);
     }
   }
 
   function onSpawned(run: Run, e: Extract<SpawnEvent, { t: "spawned" }>) {
+    const again = run.pid !== undefined;
     run.pid = e.pid;
+    childStarts[e.how]++;
+    deps.onChildStart?.(e.how);
+    // The waiting child it was given died before it took the run; this one runs it (already Running, its deadline set).
+    if (again) return;
     if (e.niceError && !niceFailed) {
       log.warn("cannot lower the priority of session processes", { error: e.niceError });
       niceFailed = true;
@@ -280,7 +334,7 @@ export function createSupervisor(deps: SupervisorDeps) {
   function onSpawnerError(err: unknown) {
     log.error("the thread that starts session processes failed", { error: (err as Error)?.message ?? String(err) });
     const lost = [...runs.values()];
-    spawner?.close();
+    void spawner?.close();
     spawner = undefined;
     spawnInline = true;
     for (const run of lost) {
@@ -429,7 +483,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       for (const run of running.values()) terminate(run, { phase: Phase.Error, error: "interrupted: the server stopped" });
       await Promise.allSettled([...unsettled]);
       await sessions.flush();
-      spawner?.close();
+      await spawner?.close();
       spawner = undefined;
     },
     /** `queued`: Pending sessions in the store (all of them, not only those held in memory). */
@@ -437,6 +491,8 @@ export function createSupervisor(deps: SupervisorDeps) {
       const w = work.stats();
       return { running: running.size, queued: w.pending, held: w.held };
     },
+    /** How sessions' children came to be since start: spawned for the session, warm, or reused. */
+    childStarts: () => ({ ...childStarts }),
     pids: () => [...running.values()].flatMap((r) => (r.pid === undefined ? [] : [r.pid])),
     /** Whether this process runs the session now. */
     runsHere: (namespace: string, name: string) => running.has(`${namespace}/${name}`),

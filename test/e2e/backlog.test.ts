@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hang, startModelServer, type FakeModelServer } from "../fakes/model-server";
-import { eventually, runCli, startServer, tempDir, type TestServer } from "../helpers";
+import { childPids, eventually, runCli, sessionPid, startServer, tempDir, type TestServer } from "../helpers";
 
 let models: FakeModelServer;
 beforeAll(() => {
@@ -112,6 +112,8 @@ describe("--max-pending: the server-wide cap", () => {
       [[], { PAI_MAX_PENDING: "lots" }, '--max-pending must be a whole number from 1 to 1000000000 (got "lots")'],
       [["--session-nice", "20"], {}, '--session-nice must be a whole number from 0 to 19 (got "20")'],
       [[], { PAI_SESSION_NICE: "-5" }, '--session-nice must be a whole number from 0 to 19 (got "-5")'],
+      [["--warm-processes", "65"], {}, '--warm-processes must be a whole number from 0 to 64 (got "65")'],
+      [[], { PAI_WARM_PROCESSES: "two" }, '--warm-processes must be a whole number from 0 to 64 (got "two")'],
     ];
     for (const [args, vars, message] of cases) {
       const r = await runCli(["serve", "--data-dir", tempDir(), ...args], { env: vars });
@@ -211,12 +213,15 @@ describe("session processes", () => {
       await apply(s, "stuck", { models: ["anthropic/claude-hang"] });
       const name = await start(s, "stuck");
       await inPhase(s, name, ["Running"]);
-      const child = await eventually(() => Bun.spawnSync(["pgrep", "-P", String(s.proc.pid)]).stdout.toString().trim(), 5000, "child");
+      const child = await eventually(() => sessionPid(s, name), 5000, "child");
       const niceOf = (pid: string | number) => {
         const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
         return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
       };
       expect(niceOf(child)).toBe(Math.min(19, niceOf(s.proc.pid) + 10));
+      // The warm children started after it wait at the same priority.
+      const others = await eventually(() => (childPids(s.proc.pid).length > 1 ? childPids(s.proc.pid).filter((p) => p !== child) : undefined), 5000, "warm children");
+      for (const pid of others) expect(niceOf(pid)).toBe(Math.min(19, niceOf(s.proc.pid) + 10));
       await cancel(s, name);
     } finally {
       await s.stop();

@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { hang, startModelServer } from "../fakes/model-server";
-import { eventually, startServer, type TestServer } from "../helpers";
+import { childPids, eventually, sessionPid, startServer, type TestServer } from "../helpers";
 
 const models = startModelServer();
 afterAll(() => models.stop());
@@ -33,13 +33,16 @@ describe("restart recovery", () => {
     await eventually(async () => (await get(first, running)).phase === "Running", 5000, "running");
     const queued = await start(first, "echo", "run me after the restart");
     expect((await get(first, queued)).phase).toBe("Pending");
-    const child = Bun.spawnSync(["pgrep", "-P", String(first.proc.pid)]).stdout.toString().trim();
-    expect(child).toMatch(/^\d+$/);
+    const child = sessionPid(first, running);
+    expect(child).toBeNumber();
+    // The session's child and the warm ones started ahead of demand.
+    const children = childPids(first.proc.pid);
+    expect(children).toContain(child!);
 
     first.proc.kill("SIGKILL");
     await first.proc.exited;
-    // The orphaned harness notices its supervisor is gone and exits.
-    await eventually(() => !Bun.spawnSync(["kill", "-0", child]).success, 5000, "orphan exits");
+    // The orphaned harness notices its supervisor is gone and exits, and so do the warm children.
+    for (const pid of children) await eventually(() => !Bun.spawnSync(["kill", "-0", String(pid)]).success, 5000, `orphan ${pid} exits`);
 
     const second = await startServer({ dataDir: first.dataDir, env });
     try {

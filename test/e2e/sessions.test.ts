@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { parse } from "yaml";
 import { EventSource } from "eventsource";
 import { fail, hang, reply, startModelServer, type FakeModelServer } from "../fakes/model-server";
-import { eventually, startServer, type TestServer } from "../helpers";
+import { childPids, eventually, sessionPid, startServer, type TestServer } from "../helpers";
 
 let server: TestServer;
 let models: FakeModelServer;
@@ -176,15 +176,15 @@ describe("limits, deadline and cancellation", () => {
     const name = await start("hanging", "kill me");
     await waitPhase(name, ["Running"]);
     await eventually(() => models.requestsFor("claude-hang").length > 0, 5000, "model called");
-    const ps = Bun.spawnSync(["pgrep", "-P", String(server.proc.pid)]).stdout.toString().trim().split("\n").filter(Boolean);
-    expect(ps.length).toBe(1);
-    process.kill(Number(ps[0]), "SIGKILL");
+    const pid = sessionPid(server, name);
+    expect(pid).toBeNumber();
+    process.kill(pid!, "SIGKILL");
     const done = await waitPhase(name, ["Error"]);
     expect(done.error).toBe("harness exited unexpectedly (killed by SIGKILL)");
     const closed = (await events(name)).events.filter((e) => e.type === "session.status_closed");
     expect(closed).toHaveLength(1);
     // No zombie: the child was reaped.
-    await eventually(() => Bun.spawnSync(["pgrep", "-P", String(server.proc.pid)]).stdout.toString().trim() === "", 5000, "child reaped");
+    await eventually(() => !childPids(server.proc.pid).includes(pid!), 5000, "child reaped");
     const after = await start("echo", "still alive?");
     expect((await waitPhase(after, ["Complete"])).response).toBe("still alive?");
   });
@@ -213,19 +213,21 @@ describe("limits, deadline and cancellation", () => {
 
 describe("the session's environment", () => {
   test("PAI_* and model keys are not in the child's environment; spec.env and overrides are", async () => {
-    // pai/echo cannot print its env, so look at the child process itself while it runs.
-    await apply("envcheck", { models: ["anthropic/claude-env"], env: [{ name: "FROM_SPEC", value: "spec" }, { name: "OVERRIDDEN", value: "spec" }] });
+    // pai/echo cannot print its env, so look at the child process itself while it runs. TZ is read
+    // as a runtime starts, so this session gets a child spawned with its environment (a warm child
+    // gets it in the start message instead: test/e2e/warm.test.ts).
+    await apply("envcheck", { models: ["anthropic/claude-env"], env: [{ name: "FROM_SPEC", value: "spec" }, { name: "OVERRIDDEN", value: "spec" }, { name: "TZ", value: "Europe/Paris" }] });
     models.enqueue("claude-env", hang);
     const name = await start("envcheck", "env?", [{ name: "OVERRIDDEN", value: "session" }, { name: "BATCH_DATE", value: "2026-04-12" }]);
     await waitPhase(name, ["Running"]);
-    const pid = await eventually(() => Bun.spawnSync(["pgrep", "-P", String(server.proc.pid)]).stdout.toString().trim(), 5000, "child pid");
+    const pid = await eventually(() => sessionPid(server, name), 5000, "child pid");
     const env = Object.fromEntries(
       (await Bun.file(`/proc/${pid}/environ`).text())
         .split("\0")
         .filter(Boolean)
         .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
     );
-    expect(env).toMatchObject({ FROM_SPEC: "spec", OVERRIDDEN: "session", BATCH_DATE: "2026-04-12" });
+    expect(env).toMatchObject({ FROM_SPEC: "spec", OVERRIDDEN: "session", BATCH_DATE: "2026-04-12", TZ: "Europe/Paris" });
     for (const k of ["PAI_SECRET_SETTING", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL"]) expect(env[k]).toBeUndefined();
     // Yet the model client got the key, by the IPC start message.
     await eventually(() => models.requestsFor("claude-env")[0]?.apiKey === "sk-ant-test", 5000, "key used");

@@ -1,6 +1,6 @@
 // Covers what a session's environment may hold (forbiddenEnvNames in src/domain/session.ts) and what the supervisor hands the child (src/supervisor/env.ts).
 import { describe, expect, test } from "bun:test";
-import { forbiddenEnvNames } from "../../src/domain/session";
+import { forbiddenEnvNames, mustBeSetAtSpawn } from "../../src/domain/session";
 import { childEnv, credentialsFrom } from "../../src/supervisor/env";
 
 /** The name as written, in lower case, in upper case, and with each word capitalised (`Https_Proxy`). */
@@ -80,5 +80,16 @@ describe("childEnv", () => {
       [{ name: "KEEP", value: "session" }],
     );
     expect(env).toEqual({ PATH: "/usr/bin", HTTP_PROXY: "http://operator:1", FROM_SPEC: "spec", KEEP: "session" });
+  });
+});
+
+describe("mustBeSetAtSpawn: variables a session's process must be spawned with", () => {
+  test("everything a caller may not set, and what a runtime reads once as it starts (time zone, locale, temp folder)", () => {
+    const startNames = ["TZ", "TZDIR", "LANG", "LANGUAGE", "LC_ALL", "LC_TIME", "TMPDIR", "TMP", "TEMP"];
+    const all = [...Object.values(FORBIDDEN).flat(), ...startNames].flatMap(spellings);
+    expect(all.filter((n) => !mustBeSetAtSpawn(n))).toEqual([]);
+  });
+  test("ordinary names may reach a process started before the session", () => {
+    for (const n of ["BATCH_DATE", "GIT_AUTHOR_NAME", "REPO", "TZ_NAME", "LANG_CODE", "MY_TMPDIR", "DEBUG"]) expect(mustBeSetAtSpawn(n)).toBe(false);
   });
 });

@@ -25,6 +25,7 @@ describe("loadServeConfig defaults", () => {
     expect(c.writeStatus).toBe(true);
     expect(c.publicUrl).toBeUndefined();
     expect(c.manifests).toBeUndefined();
+    expect(c.warmProcesses).toBe(2);
   });
 
   test("trusted proxies are the default list", () => {
