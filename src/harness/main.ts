@@ -28,6 +28,15 @@ function replaceEnv(env: Record<string, string>) {
   for (const [k, v] of Object.entries(env)) process.env[k] = v;
 }
 
+/** A session that touches nothing: pai/echo, no tools, no MCP server, no payload. */
+const REHEARSAL: StartMessage = {
+  type: "start",
+  session: { name: "rehearsal", namespace: "", title: "warm-up", origin: {}, hasPayload: false },
+  spec: { models: ["pai/echo"] },
+  credentials: {},
+  tools: { allowUnsandboxed: false, allowPrivateFetch: false, hidden: [] },
+};
+
 export async function runHarness(): Promise<number> {
   if (!process.send) {
     process.stderr.write("error: pai harness is started by pai serve for each session; it is not run by hand\n");
@@ -58,9 +67,14 @@ export async function runHarness(): Promise<number> {
     } else inbox.push(m as StartMessage);
   });
   const nextStart = () => (inbox.length ? Promise.resolve(inbox.shift()!) : new Promise<StartMessage>((resolve) => (waiting = resolve)));
-  // A warm child has time before its session: it loads the agent's code now. An error is left for
-  // the session to report (the same import is awaited again there).
-  if (warm) import("./agent").catch(() => {});
+  // A warm child has time before its session: it loads the agent's code now, and runs it once on
+  // pai/echo, reporting nothing, so that the code every session runs is compiled before a session
+  // waits on it (a fresh process's first run is a few ms slower than its next). An error is left
+  // for the session to report (the same import is awaited again there).
+  if (warm)
+    import("./agent")
+      .then(({ runAgent }) => runAgent(REHEARSAL, () => {}, new AbortController().signal))
+      .catch(() => {});
   const home = process.cwd();
   const spawnEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) spawnEnv[k] = v;

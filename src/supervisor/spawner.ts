@@ -71,9 +71,6 @@ export interface SpawnerOptions {
   maxIdle: number;
 }
 
-/** Consecutive warm children that die before their session, after which no warm child is started for POOL_PAUSE_MS. */
-const POOL_FAILURES = 3;
-const POOL_PAUSE_MS = 30_000;
 
 /**
  * The spawner's code. Self-contained (it references nothing outside itself but globals and its
@@ -87,6 +84,12 @@ const POOL_PAUSE_MS = 30_000;
  * taken: this thread is not the server's, so spawning here holds no request.
  */
 export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, nodeOs: typeof os, opts: SpawnerOptions, inThread: boolean) {
+  // Constants here, not at module level: this function is shipped to the Worker as its source alone.
+  /** Consecutive warm children that die before their session, after which no warm child is started for POOL_PAUSE_MS. */
+  const POOL_FAILURES = 3;
+  const POOL_PAUSE_MS = 30_000;
+  /** How long after a warm child is taken the pool is refilled. */
+  const REFILL_DELAY_MS = 25;
   interface Child {
     proc: import("bun").Subprocess;
     /** The run it serves now; undefined while it waits (warm or idle). */
@@ -255,6 +258,19 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
     if (j >= 0) idleOrder.splice(j, 1);
   }
 
+  let refillTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Refills a little later, not now: a spawn holds this thread (which also relays the running
+   * children's messages) until the new child has called exec, and the new child's start takes CPU
+   * the session just handed out would use.
+   */
+  function refillSoon() {
+    refillTimer ??= setTimeout(() => {
+      refillTimer = undefined;
+      refill();
+    }, REFILL_DELAY_MS);
+  }
+
   /** Starts warm children until there are `warmChildren` of them (started or starting). */
   function refill() {
     if (closed || !asked || Date.now() < warmPausedUntil) return;
@@ -377,7 +393,7 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
           asked = true;
           // After the first session's child: it is not kept waiting behind the warm ones.
           setTimeout(refill, 0);
-        } else refill();
+        } else refillSoon();
     }
   };
 }

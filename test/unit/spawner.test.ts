@@ -1,0 +1,155 @@
+/**
+ * The spawner (src/supervisor/spawner.ts) on its own, on a Worker thread and inline: warm children
+ * run sessions with the folder and environment of the start message, a reusable child is handed
+ * the agent's next run and only that agent's, a kill meant for a finished run never reaches the
+ * child's next one, warm children that keep dying are paused with one warning, and close() leaves
+ * no waiting child. The children are the real `pai harness` on pai/echo.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { StartMessage } from "../../src/harness/protocol";
+import { createSpawner, type SpawnEvent, type SpawnRequest, type Spawner } from "../../src/supervisor/spawner";
+import { MAIN, eventually, tempDir } from "../helpers";
+
+const HARNESS = [process.execPath, MAIN, "harness"];
+const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp" };
+
+function startMessage(title: string): StartMessage {
+  return {
+    type: "start",
+    session: { name: title, namespace: "default", title, origin: {}, hasPayload: false },
+    spec: { models: ["pai/echo"] },
+    credentials: {},
+    tools: { allowUnsandboxed: false, allowPrivateFetch: false, hidden: [] },
+  };
+}
+
+interface Rig {
+  spawner: Spawner;
+  events: SpawnEvent[];
+  dir: string;
+  /** Events of one run, in order. */
+  of(id: number): SpawnEvent[];
+  /** Waits for the run's end ("exit" or "done"). */
+  ended(id: number): Promise<SpawnEvent>;
+  request(id: number, opts?: Partial<Extract<SpawnRequest, { t: "spawn" }>>): void;
+  waitingPids(): number[];
+}
+
+const rigs: Rig[] = [];
+afterEach(async () => {
+  for (const r of rigs.splice(0)) await r.spawner.close();
+});
+
+function rig(inline: boolean, opts: { warmChildren?: number; earlyCmd?: string[]; maxIdle?: number } = {}): Rig {
+  const dir = tempDir("pai-spawner-");
+  const events: SpawnEvent[] = [];
+  const spawner = createSpawner(
+    { childNice: -1, stderrTail: 2000, warmChildren: opts.warmChildren ?? 2, early: { cmd: opts.earlyCmd ?? [...HARNESS, "--warm"], cwd: dir, env }, maxIdle: opts.maxIdle ?? 4 },
+    (e) => events.push(e),
+    (err) => events.push({ t: "warning", message: `thread failed: ${String(err)}` }),
+    inline,
+  );
+  const r: Rig = {
+    spawner,
+    events,
+    dir,
+    of: (id) => events.filter((e) => "id" in e && e.id === id),
+    ended: (id) => eventually(() => events.find((e) => "id" in e && e.id === id && (e.t === "exit" || e.t === "done")), 15_000, `run ${id} ended`),
+    request(id, extra = {}) {
+      const cwd = join(dir, `run-${id}`);
+      spawner.send({ t: "spawn", id, cmd: HARNESS, cwd, env: { ...env, RUN: String(id) }, hasPayload: false, start: startMessage(`run ${id}`), early: true, ...extra });
+    },
+    waitingPids() {
+      // Children of this test process whose working folder is the rig's: warm or idle.
+      const out: number[] = [];
+      for (const pid of Bun.spawnSync(["pgrep", "-P", String(process.pid)]).stdout.toString().trim().split("\n").filter(Boolean).map(Number)) {
+        try {
+          if (readlinkSync(`/proc/${pid}/cwd`) === dir) out.push(pid);
+        } catch {}
+      }
+      return out;
+    },
+  };
+  rigs.push(r);
+  return r;
+}
+
+const result = (r: Rig, id: number) => r.of(id).find((e) => e.t === "message" && e.msg.type === "result") as Extract<SpawnEvent, { t: "message" }> | undefined;
+const spawned = (r: Rig, id: number) => r.of(id).find((e) => e.t === "spawned") as Extract<SpawnEvent, { t: "spawned" }>;
+
+for (const inline of [false, true]) {
+  describe(inline ? "inline spawner" : "spawner on a Worker thread", () => {
+    test("the first run gets a new child; warm ones follow and run the next sessions in their own folders", async () => {
+      const r = rig(inline);
+      r.request(1);
+      await r.ended(1);
+      expect(spawned(r, 1).how).toBe("cold");
+      expect(result(r, 1)?.msg).toMatchObject({ type: "result", phase: "Complete", response: "run 1" });
+      await eventually(() => r.waitingPids().length === 2, 10_000, "two warm children");
+      r.request(2);
+      r.request(3);
+      await r.ended(2);
+      await r.ended(3);
+      expect([spawned(r, 2).how, spawned(r, 3).how]).toEqual(["warm", "warm"]);
+      expect(spawned(r, 2).pid).not.toBe(spawned(r, 3).pid);
+      expect(result(r, 2)?.msg).toMatchObject({ phase: "Complete", response: "run 2" });
+      // Each run's folder was made for it and removed once empty.
+      expect(existsSync(join(r.dir, "run-2"))).toBe(false);
+    });
+
+    test("a reusable child is handed the same agent's next run, never another key's; a late kill for its last run does not reach it", async () => {
+      const r = rig(inline, { warmChildren: 0 });
+      const reuse = (key: string) => ({ reuse: { key, maxRuns: 10, idleMs: 10_000 } });
+      r.request(1, reuse("a"));
+      expect((await r.ended(1)).t).toBe("done");
+      const pid = spawned(r, 1).pid;
+      // The deadline of run 1 fires after it ended: the kept child is not touched.
+      r.spawner.send({ t: "kill", id: 1, signal: "SIGKILL" });
+      r.request(2, reuse("a"));
+      expect((await r.ended(2)).t).toBe("done");
+      expect(spawned(r, 2)).toMatchObject({ how: "reused", pid });
+      r.request(3, reuse("b"));
+      await r.ended(3);
+      expect(spawned(r, 3).how).toBe("cold");
+      expect(spawned(r, 3).pid).not.toBe(pid);
+      expect(result(r, 2)?.msg).toMatchObject({ phase: "Complete", response: "run 2" });
+    });
+
+    test("a session that needs its environment at spawn (early: false) never gets a waiting child", async () => {
+      const r = rig(inline);
+      r.request(1);
+      await r.ended(1);
+      await eventually(() => r.waitingPids().length === 2, 10_000, "two warm children");
+      r.request(2, { early: false });
+      await r.ended(2);
+      expect(spawned(r, 2).how).toBe("cold");
+      expect(r.waitingPids()).toHaveLength(2);
+    });
+
+    test("warm children that keep dying are paused with one warning; sessions still run", async () => {
+      const r = rig(inline, { earlyCmd: ["false"] });
+      r.request(1);
+      await r.ended(1);
+      const warning = await eventually(() => r.events.find((e) => e.t === "warning"), 5000, "warning") as Extract<SpawnEvent, { t: "warning" }>;
+      expect(warning.message).toContain("warm session processes keep exiting before their session (last: exit code 1); none is started for 30 s");
+      r.request(2);
+      await r.ended(2);
+      expect(spawned(r, 2).how).toBe("cold");
+      await Bun.sleep(200);
+      expect(r.events.filter((e) => e.t === "warning")).toHaveLength(1);
+    });
+
+    test("close() kills the waiting children", async () => {
+      const r = rig(inline, { warmChildren: 2 });
+      r.request(1, { reuse: { key: "a", maxRuns: 5, idleMs: 10_000 } });
+      await r.ended(1);
+      const waiting = await eventually(() => (r.waitingPids().length === 3 ? r.waitingPids() : undefined), 10_000, "two warm and one kept");
+      await r.spawner.close();
+      rigs.splice(rigs.indexOf(r), 1);
+      await eventually(() => r.waitingPids().length === 0, 5000, "no waiting child left");
+      for (const pid of waiting) expect(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ")).toBe(false);
+    });
+  });
+}
