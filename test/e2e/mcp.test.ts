@@ -115,4 +115,47 @@ describe("an agent with MCP servers", () => {
     expect(existsSync(join(server.dataDir, "sessions", "default", name, ".pai", "mcp-local.log"))).toBe(true);
     await eventually(() => procsWith(marker).length === 0, 5000, "the stdio server to be gone");
   }, 40_000);
+
+  test("an agent that reuses its process starts its stdio MCP server for each session and stops it at the session's end", async () => {
+    const marker = crypto.randomUUID();
+    const agent = {
+      apiVersion: "pai.io/v1",
+      kind: "Agent",
+      metadata: { name: "mcp-keeper" },
+      spec: {
+        models: ["anthropic/claude-mcp-keeper"],
+        harness: { reuse: true },
+        env: [{ name: "MARK", value: marker }],
+        mcpServers: [{ name: "local", command: process.execPath, args: [STDIO], tools: ["echo_env"] }],
+      },
+    };
+    expect((await server.api(`${NS}/agents/mcp-keeper`, { method: "PUT", json: agent })).status).toBeLessThan(300);
+    models.script((model, req) => {
+      if (model !== "claude-mcp-keeper") return undefined;
+      const results = toolResultsOf(req);
+      if (results) return { text: results.map((r) => r.content).join(" | ") };
+      return callTools([{ name: "mcp__local__echo_env", input: { name: "RUN" } }]);
+    });
+    const read = (path: string) => server.api(path).then((r) => r.json() as Promise<any>);
+    const pids: number[] = [];
+    for (const run of ["first", "second"]) {
+      const res = await server.api(`${NS}/sessions`, { method: "POST", json: { agentDefinition: "mcp-keeper", title: "which run?", env: [{ name: "RUN", value: run }] } });
+      expect(res.status).toBe(201);
+      const name = ((await res.json()) as { session: string }).session;
+      // The server runs while the session does; its process is the harness's child.
+      const [mcpPid] = await eventually(() => (procsWith(marker).length ? procsWith(marker) : undefined), 10_000, "the stdio server running");
+      pids.push(mcpPid!);
+      const done = await eventually(async () => {
+        const s = await read(`/agents/${name}?namespace=default`);
+        return ["Complete", "Error"].includes(s.phase) ? s : undefined;
+      }, 20_000, "the session to end");
+      // Each session's server saw that session's env, not the one before.
+      expect(done).toMatchObject({ phase: "Complete", response: run });
+      // Gone with the session, although the harness process stays for the agent's next one.
+      await eventually(() => procsWith(marker).length === 0, 5000, "the stdio server to be gone");
+    }
+    expect(pids[0]).not.toBe(pids[1]);
+    const metrics = await (await server.api("/metrics")).text();
+    expect(Number(/^pai_session_processes_total\{start="reused"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+  }, 40_000);
 });
