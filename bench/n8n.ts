@@ -18,7 +18,7 @@
  * polled while pai runs.
  */
 import { Database } from "bun:sqlite";
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isFinal, Phase } from "../src/domain/session";
 import { bareSpawn } from "./sessions";
@@ -249,9 +249,21 @@ async function n8nRound(ctx: BenchContext, template: string): Promise<Round> {
 // ---- pai ------------------------------------------------------------------------------------------
 
 /** dist/pai serve with default flags and the example echo agent from a manifests folder; its webhook URL. */
-async function startPai(ctx: BenchContext) {
+/**
+ * The example agent as shipped (`spec.harness.reuse: true`: a process runs its sessions one after
+ * another), or with that stanza removed (`oneEach`: one process per session, warm ones taken first).
+ */
+function echoManifest(oneEach: boolean): string {
+  const text = readFileSync(MANIFEST, "utf8");
+  if (!oneEach) return text;
+  const stripped = text.replace(/^  harness:\n(?:    .*\n)+/m, "");
+  if (stripped === text) throw new Error(`${MANIFEST}: no spec.harness stanza to remove`);
+  return stripped;
+}
+
+async function startPai(ctx: BenchContext, oneEach = false) {
   const manifests = ctx.tmp.dir("manifests");
-  copyFileSync(MANIFEST, join(manifests, "echo.yaml")); // a copy: the server writes status back into its manifests
+  writeFileSync(join(manifests, "echo.yaml"), echoManifest(oneEach)); // a copy: the server writes status back into its manifests
   const port = freePort();
   const dataDir = ctx.tmp.dir("data-n8n-bench");
   const child = spawnChild(serveCommand(ctx.pai, port, dataDir, ["--manifests", manifests]), { cwd: ctx.cwd, env: ctx.env });
@@ -280,8 +292,8 @@ async function startPai(ctx: BenchContext) {
 /** pai's stored timestamps are ISO 8601. */
 const paiTime = (s: string) => Date.parse(s);
 
-async function paiRound(ctx: BenchContext): Promise<Round> {
-  const server = await startPai(ctx);
+async function paiRound(ctx: BenchContext, oneEach = false): Promise<Round> {
+  const server = await startPai(ctx, oneEach);
   let posted: Posted;
   let peakRss = NaN;
   try {
@@ -334,8 +346,8 @@ async function bareRound(ctx: BenchContext): Promise<number> {
 
 // ---- wait round trip ------------------------------------------------------------------------------
 
-async function waitLatency(ctx: BenchContext): Promise<{ wait: number[]; bare: number[] }> {
-  const server = await startPai(ctx);
+async function waitLatency(ctx: BenchContext, oneEach = false): Promise<{ wait: number[]; bare: number[] }> {
+  const server = await startPai(ctx, oneEach);
   try {
     const body = JSON.stringify({ title: "hi", wait: 30 });
     const wait = async () => {
@@ -376,11 +388,12 @@ export async function n8n(ctx: BenchContext): Promise<Report> {
   const cases = {
     n8n: () => n8nRound(ctx, template),
     pai: () => paiRound(ctx),
+    paiOneEach: () => paiRound(ctx, true),
     bare: () => bareRound(ctx),
   };
   type Case = keyof typeof cases;
   const order = Object.keys(cases) as Case[];
-  const rounds = { n8n: [] as Round[], pai: [] as Round[], bare: [] as number[] };
+  const rounds = { n8n: [] as Round[], pai: [] as Round[], paiOneEach: [] as Round[], bare: [] as number[] };
   for (let i = 0; i < ROUNDS; i++)
     for (let j = 0; j < order.length; j++) {
       const c = order[(i + j) % order.length]!; // rotate, so no case always runs right after another
@@ -388,6 +401,7 @@ export async function n8n(ctx: BenchContext): Promise<Report> {
       else rounds[c].push(await cases[c]());
     }
   const waits = await waitLatency(ctx);
+  const waitsOneEach = await waitLatency(ctx, true);
 
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const n8nRate = mean(rounds.n8n.map(rate));
@@ -410,7 +424,8 @@ export async function n8n(ctx: BenchContext): Promise<Report> {
     mb(median(rs.map((r) => r.peakRss))),
     s(mean(rs.map((r) => r.startMs))),
   ];
-  const all = [...rounds.n8n, ...rounds.pai];
+  const all = [...rounds.n8n, ...rounds.pai, ...rounds.paiOneEach];
+  const oneEachRate = mean(rounds.paiOneEach.map(rate));
   const problems = all.filter((r) => failed(r) > 0 || r.done < POSTS);
   const aims = [
     `Aim 1, pai against n8n: pai sessions/s ÷ n8n executions/s = ${x(paiRate / n8nRate)} (aim: at least ${AIM_PEER}x) — ${verdict(paiRate >= AIM_PEER * n8nRate)}.`,
@@ -424,13 +439,17 @@ export async function n8n(ctx: BenchContext): Promise<Report> {
     rows: [
       ["case", "rounds (runs/s)", "mean", "runs counted per round", "all answered after", "last run finished after", "server peak RSS (median)", "server start"],
       serverRow(`n8n ${n8nVersion} (node ${nodeVersion}, regular mode, default SQLite): Webhook → Set, execution_entity success`, rounds.n8n, "executions/s"),
-      serverRow("pai: dist/pai serve, default flags, pai/echo agent from a manifests folder, fire-and-forget webhook: sessions Complete in pai.db", rounds.pai, "sessions/s"),
+      serverRow("pai: dist/pai serve, default flags, the example pai/echo agent (manifests/examples/echo.yaml: spec.harness.reuse) from a manifests folder, fire-and-forget webhook: sessions Complete in pai.db", rounds.pai, "sessions/s"),
+      serverRow("pai, one process per session: the same agent without spec.harness.reuse (warm processes, --warm-processes 2 by default)", rounds.paiOneEach, "sessions/s"),
       [`bare: ${POSTS} spawns of dist/pai harness without IPC (exits 2 at once), ${IN_FLIGHT} at a time`, perRound(rounds.bare), `${bareRate.toFixed(1)} spawns/s`, "", "", "", "", ""],
       [`wait: POST {"title":"hi","wait":30} to the pai/echo webhook, ${WAIT_RUNS} sequential`, "", `p50 ${ms(waitP50)}`, `p99 ${ms(percentile(waits.wait, 99))}`, "", "", "", ""],
       [`bare spawn, one at a time, interleaved with the wait requests`, "", `p50 ${ms(bareP50)}`, `p99 ${ms(percentile(waits.bare, 99))}`, "", "", "", ""],
+      [`wait, one process per session (warm): the same requests`, "", `p50 ${ms(median(waitsOneEach.wait))}`, `p99 ${ms(percentile(waitsOneEach.wait, 99))}`, "", "", "", ""],
+      [`bare spawn, interleaved with those`, "", `p50 ${ms(median(waitsOneEach.bare))}`, `p99 ${ms(percentile(waitsOneEach.bare, 99))}`, "", "", "", ""],
     ],
     notes: [
       ...aims,
+      `One process per session (the agent without spec.harness.reuse): ${x(oneEachRate / n8nRate)} n8n, ${x(oneEachRate / bareRate)} bare spawns, wait p50 ${x(median(waitsOneEach.wait) / median(waitsOneEach.bare))} a bare spawn.`,
       `What is compared: n8n executes the workflow inside its own process (the webhook answers "Workflow was started", the execution is saved to SQLite); ` +
         `pai commits a session, then starts an isolated agent run in a child process of its own (dist/pai harness), which echoes and exits. ` +
         `Both webhooks answer before the run. n8n runs with N8N_EXPRESSION_ENGINE=legacy (isolated-vm is not built) and telemetry off; pai with its defaults (--max-sessions 8).`,
