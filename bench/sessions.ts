@@ -274,8 +274,8 @@ export async function sessionThroughput(ctx: BenchContext): Promise<Report> {
 type Memory = ReturnType<typeof memory>;
 
 /** Spawns `pai harness` the way the supervisor does, sends nothing (it waits), reads its memory after HARNESS_SETTLE_MS. */
-async function idleHarness(ctx: BenchContext): Promise<Memory> {
-  const proc: Subprocess = Bun.spawn([ctx.pai, "harness"], {
+async function idleHarness(ctx: BenchContext, warm = false): Promise<Memory> {
+  const proc: Subprocess = Bun.spawn([ctx.pai, "harness", ...(warm ? ["--warm"] : [])], {
     cwd: ctx.cwd,
     env: sessionChildEnv(ctx.env),
     stdin: "ignore",
@@ -311,9 +311,11 @@ async function idleBare(ctx: BenchContext): Promise<Memory> {
 export async function harnessMemory(ctx: BenchContext): Promise<Report> {
   const runs = Math.max(3, Math.ceil(ctx.runs / 3));
   const harness: Memory[] = [];
+  const warm: Memory[] = [];
   const bare: Memory[] = [];
   for (let i = 0; i < runs; i++) {
     harness.push(await idleHarness(ctx));
+    warm.push(await idleHarness(ctx, true));
     bare.push(await idleBare(ctx));
   }
   const rss = median(harness.map((m) => m.rss));
@@ -323,6 +325,7 @@ export async function harnessMemory(ctx: BenchContext): Promise<Report> {
     rows: [
       ["process", "RSS (VmRSS)", "peak (VmHWM)", `aim: at most ${mb(HARNESS_RSS_AIM)}`],
       row("pai harness, idle", harness, rss <= HARNESS_RSS_AIM ? "met" : "MISSED"),
+      row("a warm process (pai harness --warm: agent code loaded, pai/echo run once), idle; --warm-processes of these wait once sessions ran", warm),
       row("bare Bun server binary (bench/bare-server.ts), after /readyz", bare),
     ],
   };

@@ -11,6 +11,9 @@
  * gets round to renicing it, and so are the threads its runtime starts early. One child per
  * session, each with its own environment and folder, exactly as before; only the thread that
  * calls spawn changed. If no Worker can be made, the same code runs on the main thread.
+ *
+ * It also keeps the children that wait for a session: warm ones started ahead of demand, and ones
+ * an agent with `spec.harness.reuse` kept after a session (see `spawnerBody`).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -80,8 +83,9 @@ export interface SpawnerOptions {
  * A session's child is, in this order of preference: an idle child of the same agent (reuse), a
  * warm child, or one spawned now. A child spawned now for a session that needs its environment at
  * spawn runs in its folder with its environment; every other child is spawned in `early.cwd` with
- * `early.env` and gets both in the start message. Warm children are refilled as soon as one is
- * taken: this thread is not the server's, so spawning here holds no request.
+ * `early.env` and gets both in the start message. Warm children are refilled REFILL_DELAY_MS after
+ * one is taken (this thread is not the server's, so spawning here holds no request, but it does
+ * hold the messages of running children this thread relays).
  */
 export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, nodeOs: typeof os, opts: SpawnerOptions, inThread: boolean) {
   // Constants here, not at module level: this function is shipped to the Worker as its source alone.

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { StartMessage } from "../../src/harness/protocol";
 import { createSpawner, type SpawnEvent, type SpawnRequest, type Spawner } from "../../src/supervisor/spawner";
-import { MAIN, eventually, tempDir } from "../helpers";
+import { MAIN, eventually, removeDir, tempDir } from "../helpers";
 
 const HARNESS = [process.execPath, MAIN, "harness"];
 const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp" };
@@ -38,12 +38,15 @@ interface Rig {
 }
 
 const rigs: Rig[] = [];
+const dirs: string[] = [];
 afterEach(async () => {
   for (const r of rigs.splice(0)) await r.spawner.close();
+  for (const d of dirs.splice(0)) removeDir(d);
 });
 
 function rig(inline: boolean, opts: { warmChildren?: number; earlyCmd?: string[]; maxIdle?: number } = {}): Rig {
   const dir = tempDir("pai-spawner-");
+  dirs.push(dir);
   const events: SpawnEvent[] = [];
   const spawner = createSpawner(
     { childNice: -1, stderrTail: 2000, warmChildren: opts.warmChildren ?? 2, early: { cmd: opts.earlyCmd ?? [...HARNESS, "--warm"], cwd: dir, env }, maxIdle: opts.maxIdle ?? 4 },
