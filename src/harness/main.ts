@@ -39,7 +39,8 @@ const REHEARSAL: StartMessage = {
 
 export async function runHarness(): Promise<number> {
   if (!process.send) {
-    process.stderr.write("error: pai harness is started by pai serve for each session; it is not run by hand\n");
+    // console.error: in a compiled binary the first process.stderr.write costs ~4 ms more.
+    console.error("error: pai harness is started by pai serve for each session; it is not run by hand");
     return 2;
   }
   const warm = process.argv.includes("--warm");
@@ -71,9 +72,11 @@ export async function runHarness(): Promise<number> {
   // pai/echo, reporting nothing, so that the code every session runs is compiled before a session
   // waits on it (a fresh process's first run is a few ms slower than its next). An error is left
   // for the session to report (the same import is awaited again there).
+  // The sandbox's code is loaded too: the rehearsal has no tools, so it does not load it, and a
+  // session with tools would wait for it (with node:fs and node:os, ~1.5 ms in a fresh process).
   if (warm)
-    import("./agent")
-      .then(({ runAgent }) => runAgent(REHEARSAL, () => {}, new AbortController().signal))
+    Promise.all([import("./agent"), import("./sandbox")])
+      .then(([{ runAgent }]) => runAgent(REHEARSAL, () => {}, new AbortController().signal))
       .catch(() => {});
   const home = process.cwd();
   const spawnEnv: Record<string, string> = {};
