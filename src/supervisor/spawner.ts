@@ -138,8 +138,18 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
       // Already gone.
     }
   };
-  /** rmdir removes a folder only when it is empty: the same as removeIfEmpty, off this thread. */
-  const removeIfEmptyLater = (dir: string) => nodeFs.promises.rmdir(dir).catch(() => {});
+  /**
+   * rmdir removes a folder only when it is empty: the same as removeIfEmpty, in one system call
+   * (tens of µs). Synchronous: a promise would take a hop through the thread pool on the way to
+   * every session's end.
+   */
+  const rmdirIfEmpty = (dir: string) => {
+    try {
+      nodeFs.rmdirSync(dir);
+    } catch {
+      // Not empty, or gone.
+    }
+  };
   const message = (err: unknown) => String((err as Error)?.message ?? err);
 
   async function drain(proc: import("bun").Subprocess, tail: { text: string }) {
@@ -202,7 +212,8 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
     const cwd = c.cwd!;
     c.cwd = undefined;
     park(c);
-    removeIfEmptyLater(cwd).then(() => post({ t: "done", id }));
+    rmdirIfEmpty(cwd);
+    post({ t: "done", id });
   }
 
   function onExit(c: Child, code: number | null) {
@@ -229,7 +240,8 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
       return spawnCold(req);
     }
     const cwd = c.cwd!;
-    removeIfEmptyLater(cwd).then(() => post({ t: "exit", id, code, signal: c.proc.signalCode ? String(c.proc.signalCode) : null, stderr: c.tail.text }));
+    rmdirIfEmpty(cwd);
+    post({ t: "exit", id, code, signal: c.proc.signalCode ? String(c.proc.signalCode) : null, stderr: c.tail.text });
   }
 
   function park(c: Child) {
@@ -436,8 +448,9 @@ export function createSpawner(opts: SpawnerOptions, onEvent: (e: SpawnEvent) => 
     const worker = new Worker(url);
     worker.onmessage = (e: MessageEvent<SpawnEvent>) => handle(e.data);
     worker.onerror = (e) => onError((e as ErrorEvent).error ?? new Error((e as ErrorEvent).message));
-    // The HTTP server and the children's own handles keep the process alive, not this thread.
-    (worker as Worker & { unref(): void }).unref();
+    // Not unref'd: the messages of an unref'd Worker reach this thread only once its event loop
+    // wakes for something else (measured: 1.4–3.7 ms at p90 after 30–100 ms idle, on every hop of
+    // every session). close() ends the thread when the supervisor stops.
     return {
       send: (req) => worker.postMessage(req),
       async close() {
