@@ -261,12 +261,12 @@ function echoManifest(oneEach: boolean): string {
   return stripped;
 }
 
-async function startPai(ctx: BenchContext, oneEach = false) {
+async function startPai(ctx: BenchContext, oneEach = false, args: string[] = []) {
   const manifests = ctx.tmp.dir("manifests");
   writeFileSync(join(manifests, "echo.yaml"), echoManifest(oneEach)); // a copy: the server writes status back into its manifests
   const port = freePort();
   const dataDir = ctx.tmp.dir("data-n8n-bench");
-  const child = spawnChild(serveCommand(ctx.pai, port, dataDir, ["--manifests", manifests]), { cwd: ctx.cwd, env: ctx.env });
+  const child = spawnChild(serveCommand(ctx.pai, port, dataDir, ["--manifests", manifests, ...args]), { cwd: ctx.cwd, env: ctx.env });
   const base = `http://127.0.0.1:${port}`;
   try {
     await msUntilOk(child, `${base}/readyz`);
@@ -346,8 +346,8 @@ async function bareRound(ctx: BenchContext): Promise<number> {
 
 // ---- wait round trip ------------------------------------------------------------------------------
 
-async function waitLatency(ctx: BenchContext, oneEach = false): Promise<{ wait: number[]; bare: number[] }> {
-  const server = await startPai(ctx, oneEach);
+async function waitLatency(ctx: BenchContext, oneEach = false, args: string[] = []): Promise<{ wait: number[]; bare: number[] }> {
+  const server = await startPai(ctx, oneEach, args);
   try {
     const body = JSON.stringify({ title: "hi", wait: 30 });
     const wait = async () => {
@@ -402,6 +402,7 @@ export async function n8n(ctx: BenchContext): Promise<Report> {
     }
   const waits = await waitLatency(ctx);
   const waitsOneEach = await waitLatency(ctx, true);
+  const waitsCold = await waitLatency(ctx, true, ["--warm-processes", "0"]);
 
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const n8nRate = mean(rounds.n8n.map(rate));
@@ -446,10 +447,12 @@ export async function n8n(ctx: BenchContext): Promise<Report> {
       [`bare spawn, one at a time, interleaved with the wait requests`, "", `p50 ${ms(bareP50)}`, `p99 ${ms(percentile(waits.bare, 99))}`, "", "", "", ""],
       [`wait, one process per session (warm): the same requests`, "", `p50 ${ms(median(waitsOneEach.wait))}`, `p99 ${ms(percentile(waitsOneEach.wait, 99))}`, "", "", "", ""],
       [`bare spawn, interleaved with those`, "", `p50 ${ms(median(waitsOneEach.bare))}`, `p99 ${ms(percentile(waitsOneEach.bare, 99))}`, "", "", "", ""],
+      [`wait, one process per session spawned for it (--warm-processes 0)`, "", `p50 ${ms(median(waitsCold.wait))}`, `p99 ${ms(percentile(waitsCold.wait, 99))}`, "", "", "", ""],
+      [`bare spawn, interleaved with those`, "", `p50 ${ms(median(waitsCold.bare))}`, `p99 ${ms(percentile(waitsCold.bare, 99))}`, "", "", "", ""],
     ],
     notes: [
       ...aims,
-      `One process per session (the agent without spec.harness.reuse): ${x(oneEachRate / n8nRate)} n8n, ${x(oneEachRate / bareRate)} bare spawns, wait p50 ${x(median(waitsOneEach.wait) / median(waitsOneEach.bare))} a bare spawn.`,
+      `One process per session (the agent without spec.harness.reuse): ${x(oneEachRate / n8nRate)} n8n, ${x(oneEachRate / bareRate)} bare spawns, wait p50 ${x(median(waitsOneEach.wait) / median(waitsOneEach.bare))} a bare spawn (${x(median(waitsCold.wait) / median(waitsCold.bare))} with no warm process).`,
       `What is compared: n8n executes the workflow inside its own process (the webhook answers "Workflow was started", the execution is saved to SQLite); ` +
         `pai commits a session, then starts an isolated agent run in a child process of its own (dist/pai harness), which echoes and exits. ` +
         `Both webhooks answer before the run. n8n runs with N8N_EXPRESSION_ENGINE=legacy (isolated-vm is not built) and telemetry off; pai with its defaults (--max-sessions 8).`,
