@@ -214,6 +214,7 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
     park(c);
     rmdirIfEmpty(cwd);
     post({ t: "done", id });
+    runEnded();
   }
 
   function onExit(c: Child, code: number | null) {
@@ -242,6 +243,7 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
     const cwd = c.cwd!;
     rmdirIfEmpty(cwd);
     post({ t: "exit", id, code, signal: c.proc.signalCode ? String(c.proc.signalCode) : null, stderr: c.tail.text });
+    runEnded();
   }
 
   function park(c: Child) {
@@ -275,6 +277,12 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
   }
 
   let refillTimer: ReturnType<typeof setTimeout> | undefined;
+  let refillWhenCalmer = false;
+  const cpus = Math.max(1, nodeOs.availableParallelism?.() ?? nodeOs.cpus().length);
+  /** A run ended: a refill put off while the CPUs were busy may happen now. */
+  const runEnded = () => {
+    if (refillWhenCalmer && byRun.size < cpus) refillSoon();
+  };
   /**
    * Refills a little later, not now: a spawn holds this thread (which also relays the running
    * children's messages) until the new child has called exec, and the new child's start takes CPU
@@ -290,6 +298,14 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
   /** Starts warm children until there are `warmChildren` of them (started or starting). */
   function refill() {
     if (closed || !asked || Date.now() < warmPausedUntil) return;
+    if (warm.length < opts.warmChildren && byRun.size >= cpus) {
+      // Busy: a warm child costs the CPU of a start (and its rehearsal) that running sessions
+      // would use, and under a steady stream it is taken as soon as it is ready anyway. Refilled
+      // once fewer sessions run than there are CPUs.
+      refillWhenCalmer = true;
+      return;
+    }
+    refillWhenCalmer = false;
     while (warm.length < opts.warmChildren) {
       try {
         warm.push(start(opts.early.cmd, opts.early.cwd, opts.early.env).child);

@@ -120,6 +120,22 @@ for (const inline of [false, true]) {
       expect(result(r, 2)?.msg).toMatchObject({ phase: "Complete", response: "run 2" });
     });
 
+    test("at most maxIdle children wait for their agents' next sessions: the longest idle goes first", async () => {
+      const r = rig(inline, { warmChildren: 0, maxIdle: 1 });
+      const reuse = (key: string) => ({ reuse: { key, maxRuns: 10, idleMs: 10_000 } });
+      r.request(1, reuse("a"));
+      await r.ended(1);
+      const first = spawned(r, 1).pid;
+      r.request(2, reuse("b"));
+      await r.ended(2);
+      // Parking b's child evicted a's.
+      await eventually(() => r.waitingPids().length === 1 && r.waitingPids()[0] === spawned(r, 2).pid, 5000, "only b's child waits");
+      expect(existsSync(`/proc/${first}`) && !readFileSync(`/proc/${first}/stat`, "utf8").includes(") Z ")).toBe(false);
+      r.request(3, reuse("a"));
+      await r.ended(3);
+      expect(spawned(r, 3).how).toBe("cold");
+    });
+
     test("a session that needs its environment at spawn (early: false) never gets a waiting child", async () => {
       const r = rig(inline);
       r.request(1);
