@@ -9,6 +9,8 @@
  * spawns, a few children per turn, so a burst of runnable sessions does not hold the loop that
  * accepts webhooks. The spawns themselves run on a thread of their own (./spawner.ts): fork and
  * exec never stall the loop. Children run at a lower CPU priority than the server (`sessionNice`).
+ * That thread also keeps warm children, started ahead of demand, each for one session; agents
+ * with `spec.harness.reuse` have their children spawned and kept on this thread (`keeper`).
  */
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { getPriority } from "node:os";
@@ -27,7 +29,7 @@ import { createSpawner, type ChildStart, type SpawnEvent, type Spawner } from ".
 export const DEFAULT_SESSION_NICE = 10;
 /** Children spawned per event-loop turn before yielding to the requests waiting behind them. */
 export const SPAWNS_PER_TURN = 4;
-/** Session processes started ahead of demand (`--warm-sessions`). */
+/** Session processes started ahead of demand (`--warm-processes`). */
 export const DEFAULT_WARM_CHILDREN = 2;
 
 export interface SupervisorDeps {
