@@ -72,6 +72,8 @@ export interface SpawnerOptions {
   early: { cmd: string[]; cwd: string; env: Record<string, string> };
   /** Children kept idle for agents' next sessions, across all agents, at most (the longest idle go first). */
   maxIdle: number;
+  /** Warm children are refilled only while fewer runs than this are in flight (default: the number of CPUs). */
+  calmBelow?: number;
 }
 
 
@@ -278,7 +280,7 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
 
   let refillTimer: ReturnType<typeof setTimeout> | undefined;
   let refillWhenCalmer = false;
-  const cpus = Math.max(1, nodeOs.availableParallelism?.() ?? nodeOs.cpus().length);
+  const cpus = opts.calmBelow ?? Math.max(1, nodeOs.availableParallelism?.() ?? nodeOs.cpus().length);
   /** A run ended: a refill put off while the CPUs were busy may happen now. */
   const runEnded = () => {
     if (refillWhenCalmer && byRun.size < cpus) refillSoon();

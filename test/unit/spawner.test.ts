@@ -44,12 +44,12 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) removeDir(d);
 });
 
-function rig(inline: boolean, opts: { warmChildren?: number; earlyCmd?: string[]; maxIdle?: number } = {}): Rig {
+function rig(inline: boolean, opts: { warmChildren?: number; earlyCmd?: string[]; maxIdle?: number; calmBelow?: number } = {}): Rig {
   const dir = tempDir("pai-spawner-");
   dirs.push(dir);
   const events: SpawnEvent[] = [];
   const spawner = createSpawner(
-    { childNice: -1, stderrTail: 2000, warmChildren: opts.warmChildren ?? 2, early: { cmd: opts.earlyCmd ?? [...HARNESS, "--warm"], cwd: dir, env }, maxIdle: opts.maxIdle ?? 4 },
+    { childNice: -1, stderrTail: 2000, warmChildren: opts.warmChildren ?? 2, early: { cmd: opts.earlyCmd ?? [...HARNESS, "--warm"], cwd: dir, env }, maxIdle: opts.maxIdle ?? 4, ...(opts.calmBelow ? { calmBelow: opts.calmBelow } : {}) },
     (e) => events.push(e),
     (err) => events.push({ t: "warning", message: `thread failed: ${String(err)}` }),
     inline,
@@ -134,6 +134,29 @@ for (const inline of [false, true]) {
       r.request(3, reuse("a"));
       await r.ended(3);
       expect(spawned(r, 3).how).toBe("cold");
+    });
+
+    test("warm children are not refilled while as many runs as CPUs are in flight; they are once fewer run", async () => {
+      // A model endpoint that never answers keeps a run in flight until it is killed.
+      const silent = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Promise<Response>(() => {}) });
+      try {
+        const r = rig(inline, { calmBelow: 1 });
+        const hanging = { ...startMessage("hang"), spec: { models: ["anthropic/claude-hang"] }, credentials: { ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: `http://127.0.0.1:${silent.port}` } };
+        r.request(1);
+        await r.ended(1);
+        await eventually(() => r.waitingPids().length === 2, 10_000, "two warm children");
+        r.request(2, { start: hanging });
+        await eventually(() => r.of(2).some((e) => e.t === "spawned"), 5000, "run 2 handed out");
+        expect(spawned(r, 2).how).toBe("warm");
+        // One run in flight (calmBelow 1): the taken warm child is not replaced.
+        await Bun.sleep(300);
+        expect(r.waitingPids()).toHaveLength(1);
+        r.spawner.send({ t: "kill", id: 2, signal: "SIGKILL" });
+        await r.ended(2);
+        await eventually(() => r.waitingPids().length === 2, 10_000, "refilled once the run ended");
+      } finally {
+        silent.stop(true);
+      }
     });
 
     test("a session that needs its environment at spawn (early: false) never gets a waiting child", async () => {
