@@ -101,26 +101,23 @@ export async function runHarness(): Promise<number> {
       result = { type: "result", phase: "Error", response: null, error: message };
     }
     killAllProcesses();
-    if (!start.reuse) {
-      busy = false;
-      send(result);
-      process.disconnect?.();
-      return -1;
-    }
     // Nothing of this session is left for the next one: its processes are gone (above), and the
-    // folder and the environment are the ones this child was spawned with.
-    try {
-      process.chdir(home);
-    } catch {
-      // The spawn folder is gone: this child cannot be placed again, so it ends after this run.
-      busy = false;
-      send(result);
-      process.disconnect?.();
-      return -1;
-    }
-    replaceEnv(spawnEnv);
+    // folder and the environment are the ones this child was spawned with. If its spawn folder is
+    // gone, it cannot be placed again and ends after this run.
+    let stays = !!start.reuse;
+    if (stays)
+      try {
+        process.chdir(home);
+        replaceEnv(spawnEnv);
+      } catch {
+        stays = false;
+      }
     abort = undefined;
     busy = false;
     send(result);
+    if (!stays) {
+      process.disconnect?.();
+      return -1;
+    }
   }
 }

@@ -133,17 +133,10 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
       threadNiceError = String((err as Error)?.message ?? err);
     }
   }
-  const removeIfEmpty = (dir: string) => {
-    try {
-      if (nodeFs.readdirSync(dir).length === 0) nodeFs.rmSync(dir, { recursive: true });
-    } catch {
-      // Already gone.
-    }
-  };
   /**
-   * rmdir removes a folder only when it is empty: the same as removeIfEmpty, in one system call
-   * (tens of µs). Synchronous: a promise would take a hop through the thread pool on the way to
-   * every session's end.
+   * Removes a run's folder if nothing was left in it: rmdir removes only an empty folder, in one
+   * system call (tens of µs). Synchronous: a promise would take a hop through the thread pool on
+   * the way to every session's end.
    */
   const rmdirIfEmpty = (dir: string) => {
     try {
@@ -366,7 +359,7 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
       // Compact: the payload came as compact JSON; indenting a deeply nested body multiplies its size.
       if (req.hasPayload) nodeFs.writeFileSync(`${cwd}/webhook.json`, JSON.stringify(req.payload), { mode: 0o600 });
     } catch (err) {
-      removeIfEmpty(cwd);
+      rmdirIfEmpty(cwd);
       post({ t: "failed", id, message: message(err) });
       return;
     }
@@ -397,7 +390,7 @@ export function spawnerBody(post: (e: SpawnEvent) => void, nodeFs: typeof fs, no
     try {
       started = keepable ? start(opts.early.cmd, opts.early.cwd, opts.early.env) : start(req.cmd, cwd, req.env);
     } catch (err) {
-      removeIfEmpty(cwd);
+      rmdirIfEmpty(cwd);
       post({ t: "failed", id, message: message(err) });
       return;
     }

@@ -116,8 +116,6 @@ export function createSupervisor(deps: SupervisorDeps) {
   let spawner: Spawner | undefined;
   /** After the spawner thread failed once, children are spawned on this thread. */
   let spawnInline = false;
-  /** How sessions' children came to be, since start. */
-  const childStarts: Record<ChildStart, number> = { cold: 0, warm: 0, reused: 0 };
   /**
    * The children of agents that reuse them (`spec.harness.reuse`), on this thread: such a child is
    * spawned once for up to maxSessionsPerProcess sessions, so the few ms a spawn holds this thread
@@ -319,7 +317,6 @@ export function createSupervisor(deps: SupervisorDeps) {
   function onSpawned(run: Run, e: Extract<SpawnEvent, { t: "spawned" }>) {
     const again = run.pid !== undefined;
     run.pid = e.pid;
-    childStarts[e.how]++;
     deps.onChildStart?.(e.how);
     // The waiting child it was given died before it took the run; this one runs it (already Running, its deadline set).
     if (again) return;
@@ -499,8 +496,6 @@ export function createSupervisor(deps: SupervisorDeps) {
       const w = work.stats();
       return { running: running.size, queued: w.pending, held: w.held };
     },
-    /** How sessions' children came to be since start: spawned for the session, warm, or reused. */
-    childStarts: () => ({ ...childStarts }),
     pids: () => [...running.values()].flatMap((r) => (r.pid === undefined ? [] : [r.pid])),
     /** Whether this process runs the session now. */
     runsHere: (namespace: string, name: string) => running.has(`${namespace}/${name}`),
