@@ -138,18 +138,37 @@ export function childPids(parent: number): number[] {
   return Bun.spawnSync(["pgrep", "-P", String(parent)]).stdout.toString().trim().split("\n").filter(Boolean).map(Number);
 }
 
+/** `parent`'s children whose working folder is `folder` (compared after resolving symlinks). */
+export function childrenIn(parent: number, folder: string): number[] {
+  let real: string;
+  try {
+    real = realpathSync(folder);
+  } catch {
+    return []; // not made yet: nobody runs there
+  }
+  return childPids(parent).filter((pid) => {
+    try {
+      return readlinkSync(`/proc/${pid}/cwd`) === real;
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
 /**
  * The pid of the process running a session: the server's child whose working folder is the
  * session's (a child spawned for it starts there; a warm or reused one moves there for the run).
  */
 export function sessionPid(server: { proc: { pid: number }; dataDir: string }, name: string, namespace = "default"): number | undefined {
-  const folder = join(realpathSync(server.dataDir), "sessions", namespace, name);
-  for (const pid of childPids(server.proc.pid)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/cwd`) === folder) return pid;
-    } catch {
-      // Gone meanwhile.
-    }
+  return childrenIn(server.proc.pid, join(server.dataDir, "sessions", namespace, name))[0];
+}
+
+/** Whether `pid` runs: not gone, and not a zombie waiting to be reaped. */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
   }
-  return undefined;
 }

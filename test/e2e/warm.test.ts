@@ -8,10 +8,10 @@
  * process on. How each session's process came to be is counted in /metrics.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startModelServer, toolScript, type FakeModelServer } from "../fakes/model-server";
-import { childPids, eventually, sessionPid, startServer, type TestServer } from "../helpers";
+import { childrenIn, eventually, processAlive, sessionPid, startServer, type TestServer } from "../helpers";
 
 const HAVE_BWRAP = Bun.which("bwrap") !== null;
 if (!HAVE_BWRAP) console.warn("\n*** SKIPPED: test/e2e/warm.test.ts needs bubblewrap (apt-get install bubblewrap); .ci/run installs it ***\n");
@@ -58,15 +58,7 @@ async function starts(): Promise<Starts> {
 }
 const delta = (a: Starts, b: Starts) => ({ cold: b.cold - a.cold, warm: b.warm - a.warm, reused: b.reused - a.reused });
 
-/** Running, not gone and not a zombie waiting to be reaped. */
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-};
+const alive = processAlive;
 const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
 const environ = (pid: number) =>
   Object.fromEntries(
@@ -76,21 +68,7 @@ const environ = (pid: number) =>
       .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
   );
 /** The server's children that run no session now: warm ones and idle ones kept for reuse. */
-const waiting = () => {
-  let sessions: string;
-  try {
-    sessions = realpathSync(join(server.dataDir, "sessions"));
-  } catch {
-    return []; // no session ran yet
-  }
-  return childPids(server.proc.pid).filter((pid) => {
-    try {
-      return readlinkSync(`/proc/${pid}/cwd`) === sessions;
-    } catch {
-      return false;
-    }
-  });
-};
+const waiting = () => childrenIn(server.proc.pid, join(server.dataDir, "sessions"));
 
 describe.skipIf(!HAVE_BWRAP)("warm session processes", () => {
   beforeAll(async () => {

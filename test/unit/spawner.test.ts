@@ -6,11 +6,11 @@
  * no waiting child. The children are the real `pai harness` on pai/echo.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { StartMessage } from "../../src/harness/protocol";
 import { createSpawner, type SpawnEvent, type SpawnRequest, type Spawner } from "../../src/supervisor/spawner";
-import { MAIN, eventually, removeDir, tempDir } from "../helpers";
+import { MAIN, childrenIn, eventually, processAlive, removeDir, tempDir } from "../helpers";
 
 const HARNESS = [process.execPath, MAIN, "harness"];
 const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp" };
@@ -64,16 +64,8 @@ function rig(inline: boolean, opts: { warmChildren?: number; earlyCmd?: string[]
       const cwd = join(dir, `run-${id}`);
       spawner.send({ t: "spawn", id, cmd: HARNESS, cwd, env: { ...env, RUN: String(id) }, hasPayload: false, start: startMessage(`run ${id}`), early: true, ...extra });
     },
-    waitingPids() {
-      // Children of this test process whose working folder is the rig's: warm or idle.
-      const out: number[] = [];
-      for (const pid of Bun.spawnSync(["pgrep", "-P", String(process.pid)]).stdout.toString().trim().split("\n").filter(Boolean).map(Number)) {
-        try {
-          if (readlinkSync(`/proc/${pid}/cwd`) === dir) out.push(pid);
-        } catch {}
-      }
-      return out;
-    },
+    // Children of this test process in the rig's folder: warm or idle.
+    waitingPids: () => childrenIn(process.pid, dir),
   };
   rigs.push(r);
   return r;
@@ -130,7 +122,7 @@ for (const inline of [false, true]) {
       await r.ended(2);
       // Parking b's child evicted a's.
       await eventually(() => r.waitingPids().length === 1 && r.waitingPids()[0] === spawned(r, 2).pid, 5000, "only b's child waits");
-      expect(existsSync(`/proc/${first}`) && !readFileSync(`/proc/${first}/stat`, "utf8").includes(") Z ")).toBe(false);
+      expect(processAlive(first)).toBe(false);
       r.request(3, reuse("a"));
       await r.ended(3);
       expect(spawned(r, 3).how).toBe("cold");
@@ -191,7 +183,7 @@ for (const inline of [false, true]) {
       await r.spawner.close();
       rigs.splice(rigs.indexOf(r), 1);
       await eventually(() => r.waitingPids().length === 0, 5000, "no waiting child left");
-      for (const pid of waiting) expect(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ")).toBe(false);
+      for (const pid of waiting) expect(processAlive(pid)).toBe(false);
     });
   });
 }
